@@ -1,0 +1,52 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_DEFINITION: _ClassVar[ErrorReason]
+    ERROR_REASON_MISSING_API_KEY: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_API_KEY: _ClassVar[ErrorReason]
+    ERROR_REASON_ADMIN_KEY_REQUIRED: _ClassVar[ErrorReason]
+    ERROR_REASON_COMPANY_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_ENVIRONMENT_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_FLOW_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_VERSION_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_DEPLOYMENT_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_CALLBACK_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_API_KEY_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_RUN_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_SLUG_TAKEN: _ClassVar[ErrorReason]
+    ERROR_REASON_URL_PREFIX_TAKEN: _ClassVar[ErrorReason]
+    ERROR_REASON_VERSION_IMMUTABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_ENVIRONMENT_IN_USE: _ClassVar[ErrorReason]
+    ERROR_REASON_ALREADY_DEPLOYED: _ClassVar[ErrorReason]
+    ERROR_REASON_API_KEY_REVOKED: _ClassVar[ErrorReason]
+    ERROR_REASON_SLOW_CONSUMER: _ClassVar[ErrorReason]
+    ERROR_REASON_PROTOCOL_VIOLATION: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INVALID_ARGUMENT: ErrorReason
+ERROR_REASON_INVALID_DEFINITION: ErrorReason
+ERROR_REASON_MISSING_API_KEY: ErrorReason
+ERROR_REASON_INVALID_API_KEY: ErrorReason
+ERROR_REASON_ADMIN_KEY_REQUIRED: ErrorReason
+ERROR_REASON_COMPANY_NOT_FOUND: ErrorReason
+ERROR_REASON_ENVIRONMENT_NOT_FOUND: ErrorReason
+ERROR_REASON_FLOW_NOT_FOUND: ErrorReason
+ERROR_REASON_VERSION_NOT_FOUND: ErrorReason
+ERROR_REASON_DEPLOYMENT_NOT_FOUND: ErrorReason
+ERROR_REASON_CALLBACK_NOT_FOUND: ErrorReason
+ERROR_REASON_API_KEY_NOT_FOUND: ErrorReason
+ERROR_REASON_RUN_NOT_FOUND: ErrorReason
+ERROR_REASON_SLUG_TAKEN: ErrorReason
+ERROR_REASON_URL_PREFIX_TAKEN: ErrorReason
+ERROR_REASON_VERSION_IMMUTABLE: ErrorReason
+ERROR_REASON_ENVIRONMENT_IN_USE: ErrorReason
+ERROR_REASON_ALREADY_DEPLOYED: ErrorReason
+ERROR_REASON_API_KEY_REVOKED: ErrorReason
+ERROR_REASON_SLOW_CONSUMER: ErrorReason
+ERROR_REASON_PROTOCOL_VIOLATION: ErrorReason

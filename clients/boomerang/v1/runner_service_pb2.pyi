@@ -1,0 +1,112 @@
+from boomerang.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunFlowRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RunFlowClientEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[RunFlowClientEvent, _Mapping]]] = ...) -> None: ...
+
+class RunFlowClientEvent(_message.Message):
+    __slots__ = ("run_ref", "start", "cancel")
+    RUN_REF_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    run_ref: int
+    start: RunStart
+    cancel: RunCancel
+    def __init__(self, run_ref: _Optional[int] = ..., start: _Optional[_Union[RunStart, _Mapping]] = ..., cancel: _Optional[_Union[RunCancel, _Mapping]] = ...) -> None: ...
+
+class HttpHeader(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class QueryParam(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class RunStart(_message.Message):
+    __slots__ = ("company", "callback_id", "flow_id", "environment_id", "version_id", "method", "headers", "query", "body", "timeout_ms")
+    COMPANY_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    FLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    company: str
+    callback_id: str
+    flow_id: str
+    environment_id: str
+    version_id: str
+    method: str
+    headers: _containers.RepeatedCompositeFieldContainer[HttpHeader]
+    query: _containers.RepeatedCompositeFieldContainer[QueryParam]
+    body: bytes
+    timeout_ms: int
+    def __init__(self, company: _Optional[str] = ..., callback_id: _Optional[str] = ..., flow_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., version_id: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[HttpHeader, _Mapping]]] = ..., query: _Optional[_Iterable[_Union[QueryParam, _Mapping]]] = ..., body: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class RunCancel(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RunFlowResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RunFlowServerEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[RunFlowServerEvent, _Mapping]]] = ...) -> None: ...
+
+class RunFlowServerEvent(_message.Message):
+    __slots__ = ("run_ref", "accepted", "callback", "outcome")
+    RUN_REF_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    run_ref: int
+    accepted: RunAccepted
+    callback: RunCallback
+    outcome: RunOutcome
+    def __init__(self, run_ref: _Optional[int] = ..., accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., callback: _Optional[_Union[RunCallback, _Mapping]] = ..., outcome: _Optional[_Union[RunOutcome, _Mapping]] = ...) -> None: ...
+
+class RunAccepted(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class RunCallback(_message.Message):
+    __slots__ = ("status_code", "headers", "body")
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    status_code: int
+    headers: _containers.RepeatedCompositeFieldContainer[HttpHeader]
+    body: bytes
+    def __init__(self, status_code: _Optional[int] = ..., headers: _Optional[_Iterable[_Union[HttpHeader, _Mapping]]] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class RunOutcome(_message.Message):
+    __slots__ = ("status", "reason", "error")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    status: _resources_pb2.RunStatus
+    reason: str
+    error: str
+    def __init__(self, status: _Optional[_Union[_resources_pb2.RunStatus, str]] = ..., reason: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
