@@ -1,0 +1,83 @@
+"""One run of a flow: the request that started it, the response it gives, and its state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from control_plane.engine.payloads import Pairs, body_payload, headers_object, pairs_object
+
+
+@dataclass(frozen=True, slots=True)
+class RunInput:
+    """The triggering HTTP request, as the edge received it."""
+
+    run_id: str
+    company: str
+    flow_id: str
+    callback_id: str
+    environment_id: str  # "" for the default environment
+    method: str
+    headers: Pairs  # without the signature header
+    query: Pairs  # without the signature parameter
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResponse:
+    """What the waiting caller receives; its Content-Type comes from the callback's settings."""
+
+    status: int
+    headers: Pairs
+    body: bytes
+
+
+class RunState:
+    """What shapes read and change besides the bucket."""
+
+    __slots__ = ("_meta", "_query", "input", "on_callback", "responded", "vars")
+
+    def __init__(
+        self, run_input: RunInput, on_callback: Callable[[CallbackResponse], None]
+    ) -> None:
+        self.input = run_input
+        self.on_callback = on_callback
+        self.responded = False
+        # Replaced, never mutated: a payload may be this very dict (a map of `vars`).
+        self.vars: dict[str, Any] = {}
+        self._query: dict[str, Any] | None = None
+        self._meta: dict[str, Any] | None = None
+
+    @property
+    def query(self) -> dict[str, Any]:
+        if self._query is None:
+            self._query = pairs_object(self.input.query)
+        return self._query
+
+    def first_payload(self) -> Any:
+        """The request body, or the query object when there is no body (a GET)."""
+        if self.input.body:
+            return body_payload(self.input.body, self.input.headers)
+        return self.query
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        # Built on first use: flows without expressions (trigger → callback) never pay for it.
+        if self._meta is None:
+            run_input = self.input
+            self._meta = {
+                "method": run_input.method,
+                "headers": headers_object(run_input.headers),
+                "query": self.query,
+                "callback_id": run_input.callback_id,
+                "environment_id": run_input.environment_id,
+                "run_id": run_input.run_id,
+                "company": run_input.company,
+                "flow_id": run_input.flow_id,
+            }
+        return self._meta
+
+    def context(self, payload: Any, bucket: list[Any]) -> dict[str, Any]:
+        """The document expressions are evaluated against."""
+        return {"payload": payload, "payloads": bucket, "meta": self.meta, "vars": self.vars}
