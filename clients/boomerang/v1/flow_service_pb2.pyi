@@ -79,12 +79,14 @@ class GetDraftResponse(_message.Message):
     def __init__(self, version: _Optional[_Union[_resources_pb2.FlowVersion, _Mapping]] = ...) -> None: ...
 
 class UpdateDraftRequest(_message.Message):
-    __slots__ = ("flow_id", "definition")
+    __slots__ = ("flow_id", "definition", "number")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     flow_id: str
     definition: _struct_pb2.Struct
-    def __init__(self, flow_id: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    number: int
+    def __init__(self, flow_id: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., number: _Optional[int] = ...) -> None: ...
 
 class UpdateDraftResponse(_message.Message):
     __slots__ = ("version",)
@@ -167,3 +169,15 @@ class ListDeploymentsResponse(_message.Message):
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     deployments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Deployment]
     def __init__(self, deployments: _Optional[_Iterable[_Union[_resources_pb2.Deployment, _Mapping]]] = ...) -> None: ...
+
+class DeleteDeploymentRequest(_message.Message):
+    __slots__ = ("flow_id", "environment_id")
+    FLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    flow_id: str
+    environment_id: str
+    def __init__(self, flow_id: _Optional[str] = ..., environment_id: _Optional[str] = ...) -> None: ...
+
+class DeleteDeploymentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -97,6 +97,11 @@ class FlowServiceStub:
                 request_serializer=boomerang_dot_v1_dot_flow__service__pb2.ListDeploymentsRequest.SerializeToString,
                 response_deserializer=boomerang_dot_v1_dot_flow__service__pb2.ListDeploymentsResponse.FromString,
                 _registered_method=True)
+        self.DeleteDeployment = channel.unary_unary(
+                '/boomerang.v1.FlowService/DeleteDeployment',
+                request_serializer=boomerang_dot_v1_dot_flow__service__pb2.DeleteDeploymentRequest.SerializeToString,
+                response_deserializer=boomerang_dot_v1_dot_flow__service__pb2.DeleteDeploymentResponse.FromString,
+                _registered_method=True)
 
 
 class FlowServiceServicer:
@@ -151,6 +156,8 @@ class FlowServiceServicer:
         """Replaces the draft's definition after validating it. INVALID_ARGUMENT
         (ERROR_REASON_INVALID_DEFINITION): unknown shape type, bad expression, ...; the field
         violation names the path, e.g. `definition.shapes[1].expression`. NOT_FOUND: no such flow.
+        FAILED_PRECONDITION (ERROR_REASON_VERSION_IMMUTABLE): `number` names a version that is no
+        longer the draft.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,6 +197,15 @@ class FlowServiceServicer:
 
     def ListDeployments(self, request, context):
         """Lists a flow's deployments. NOT_FOUND: no such flow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDeployment(self, request, context):
+        """Removes the flow's deployment from an environment (its callbacks answer 503 there); the
+        version becomes inactive unless deployed elsewhere. NOT_FOUND: flow, environment, or no
+        deployment there.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,6 +268,11 @@ def add_FlowServiceServicer_to_server(servicer, server):
                     servicer.ListDeployments,
                     request_deserializer=boomerang_dot_v1_dot_flow__service__pb2.ListDeploymentsRequest.FromString,
                     response_serializer=boomerang_dot_v1_dot_flow__service__pb2.ListDeploymentsResponse.SerializeToString,
+            ),
+            'DeleteDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDeployment,
+                    request_deserializer=boomerang_dot_v1_dot_flow__service__pb2.DeleteDeploymentRequest.FromString,
+                    response_serializer=boomerang_dot_v1_dot_flow__service__pb2.DeleteDeploymentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +580,33 @@ class FlowService:
             '/boomerang.v1.FlowService/ListDeployments',
             boomerang_dot_v1_dot_flow__service__pb2.ListDeploymentsRequest.SerializeToString,
             boomerang_dot_v1_dot_flow__service__pb2.ListDeploymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/boomerang.v1.FlowService/DeleteDeployment',
+            boomerang_dot_v1_dot_flow__service__pb2.DeleteDeploymentRequest.SerializeToString,
+            boomerang_dot_v1_dot_flow__service__pb2.DeleteDeploymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,83 @@
+"""`python -m control_plane {serve,migrate}`: the control-plane process.
+
+serve    runs the gRPC server (role from BOOMERANG_ROLE or --role); refuses to start on a
+         database with pending migrations unless --migrate is given.
+migrate  applies pending migrations and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+
+from control_plane.config import Settings
+from control_plane.domain.api_keys import ensure_admin_key
+from control_plane.store.db import open_database
+from control_plane.store.migrate import migrate, pending
+
+
+def _prepare(settings: Settings, run_migrations: bool) -> int:
+    db = open_database(settings.database_url)
+    with db.connection_context():
+        if run_migrations:
+            for name in migrate():
+                print(f"applied migration {name}", flush=True)
+        todo = pending()
+        if todo:
+            print(
+                f"error: the database has pending migrations ({', '.join(todo)}); "
+                "run `python -m control_plane migrate` first",
+                file=sys.stderr,
+            )
+            return 2
+        if settings.role != "runner":
+            _, secret = ensure_admin_key(settings.admin_key)
+            if secret:
+                # Printed once, on first start; only its digest is stored.
+                print(f"generated installation-wide API key (shown once): {secret}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m control_plane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gRPC server")
+    serve.add_argument(
+        "--role", choices=["all", "control", "runner"], help="overrides BOOMERANG_ROLE"
+    )
+    serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
+    sub.add_parser("migrate", help="apply pending migrations and exit")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings.from_env()
+    if args.command == "migrate":
+        return _prepare(settings, run_migrations=True)
+    if args.role:
+        settings = dataclasses.replace(settings, role=args.role)
+    code = _prepare(settings, run_migrations=args.migrate)
+    if code:
+        return code
+
+    from control_plane.server import serve as run_server
+
+    def started(_plane, port: int) -> None:
+        host = settings.listen.rsplit(":", 1)[0]
+        print(
+            f"control plane ({settings.role}) listening on {host}:{port}, database "
+            f"{settings.database_url.split('@')[-1]}; authenticate with "
+            "'authorization: Bearer <API key>'",
+            flush=True,
+        )
+
+    asyncio.run(run_server(settings, started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

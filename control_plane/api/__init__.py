@@ -1,0 +1,1 @@
+"""The gRPC surface: thin servicers (authenticate, validate, call the domain, convert)."""

@@ -1,0 +1,154 @@
+"""Store rows to API messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from boomerang.v1 import resources_pb2 as r
+from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf.json_format import MessageToDict
+
+from control_plane.domain.flows import VersionView
+from control_plane.store import models as m
+
+VERSION_STATES = {
+    "draft": r.VERSION_STATE_DRAFT,
+    "deployed": r.VERSION_STATE_DEPLOYED,
+    "inactive": r.VERSION_STATE_INACTIVE,
+}
+RUN_STATUSES = {
+    "running": r.RUN_STATUS_RUNNING,
+    "responded": r.RUN_STATUS_RESPONDED,
+    "succeeded": r.RUN_STATUS_SUCCEEDED,
+    "failed": r.RUN_STATUS_FAILED,
+    "timed_out": r.RUN_STATUS_TIMED_OUT,
+}
+RUN_STATUS_NAMES = {v: k for k, v in RUN_STATUSES.items()}
+
+
+def ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
+        value = value.replace(tzinfo=dt.UTC)
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def from_ts(value: timestamp_pb2.Timestamp) -> dt.datetime:
+    return value.ToDatetime()  # naive UTC, as stored
+
+
+def struct_to_dict(value: struct_pb2.Struct) -> dict:
+    """A Struct as plain JSON. Struct stores every number as a double, so integral values come
+    back as ints: `"status": 200` must stay 200, not 200.0."""
+    return _ints(MessageToDict(value))
+
+
+def _ints(value):
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def company(row: m.Company) -> r.Company:
+    return r.Company(id=row.id, slug=row.slug, name=row.name, create_time=ts(row.created_at))
+
+
+def environment(row: m.Environment, company_slug: str) -> r.Environment:
+    return r.Environment(
+        id=row.id,
+        company=company_slug,
+        name=row.name,
+        url_prefix=row.url_prefix,
+        create_time=ts(row.created_at),
+    )
+
+
+def flow(row: m.Flow, company_slug: str) -> r.Flow:
+    return r.Flow(
+        id=row.id,
+        company=company_slug,
+        name=row.name,
+        draft_version=row.draft_number,
+        create_time=ts(row.created_at),
+    )
+
+
+def version(view: VersionView) -> r.FlowVersion:
+    row = view.version
+    definition = struct_pb2.Struct()
+    definition.update(json.loads(row.definition))
+    return r.FlowVersion(
+        id=row.id,
+        flow_id=row.flow_id,
+        number=row.number,
+        state=VERSION_STATES[view.state],
+        definition=definition,
+        has_callback=row.has_callback,
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+    )
+
+
+def deployment(row: m.Deployment) -> r.Deployment:
+    return r.Deployment(
+        flow_id=row.flow_id,
+        environment_id=row.environment_id,
+        version_id=row.version_id,
+        version_number=row.version.number,
+        enabled=row.enabled,
+        deploy_time=ts(row.deployed_at),
+    )
+
+
+def callback(row: m.Callback, company_slug: str, url: str = "") -> r.Callback:
+    """`url` given: a full view with the secret; empty: the list view, without it."""
+    return r.Callback(
+        id=row.id,
+        company=company_slug,
+        flow_id=row.flow_id,
+        name=row.name,
+        content_type=row.content_type,
+        timeout_ms=row.timeout_ms,
+        signature=row.signature if url else "",
+        url=url,
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+    )
+
+
+def api_key(row: m.ApiKey, company_slug: str) -> r.ApiKey:
+    return r.ApiKey(
+        id=row.id,
+        company=company_slug,
+        name=row.name,
+        create_time=ts(row.created_at),
+        revoke_time=ts(row.revoked_at),
+    )
+
+
+def run(row: m.Run, company_slug: str, with_shapes: bool) -> r.Run:
+    out = r.Run(
+        id=row.id,
+        company=company_slug,
+        flow_id=row.flow_id,
+        version_id=row.version_id,
+        environment_id=row.environment_id,
+        callback_id=row.callback_id,
+        status=RUN_STATUSES[row.status],
+        start_time=ts(row.started_at),
+        respond_time=ts(row.responded_at),
+        end_time=ts(row.ended_at),
+        response_status=row.response_status,
+        error=row.error,
+    )
+    if with_shapes:
+        out.shapes.extend(r.ShapeLog(**s) for s in json.loads(row.shapes))
+    return out

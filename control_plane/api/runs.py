@@ -1,0 +1,48 @@
+"""RunService."""
+
+from __future__ import annotations
+
+from boomerang.v1 import run_service_pb2 as rs
+from boomerang.v1 import run_service_pb2_grpc as rs_grpc
+
+from control_plane.api import convert
+from control_plane.api.base import Servicer
+from control_plane.domain import runs
+from control_plane.domain.errors import invalid
+
+
+class RunServicer(Servicer, rs_grpc.RunServiceServicer):
+    async def ListRuns(self, request, context):
+        def fn(p):
+            status = ""
+            if request.status:
+                status = convert.RUN_STATUS_NAMES.get(request.status, "")
+                if not status:
+                    raise invalid([("status", "unknown run status")])
+            rows, token = runs.list_runs(
+                p,
+                request.company,
+                flow_id=request.flow_id,
+                status=status,
+                start_from=convert.from_ts(request.start_time_from)
+                if request.HasField("start_time_from")
+                else None,
+                start_to=convert.from_ts(request.start_time_to)
+                if request.HasField("start_time_to")
+                else None,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return rs.ListRunsResponse(
+                runs=[convert.run(r, request.company, with_shapes=False) for r in rows],
+                next_page_token=token,
+            )
+
+        return await self.call(context, fn)
+
+    async def GetRun(self, request, context):
+        def fn(p):
+            row, slug = runs.get_run(p, request.id)
+            return rs.GetRunResponse(run=convert.run(row, slug, with_shapes=True))
+
+        return await self.call(context, fn)

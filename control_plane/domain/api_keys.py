@@ -1,0 +1,100 @@
+"""API keys: stored as SHA-256 digests; the secret exists only in CreateApiKey's answer."""
+
+from __future__ import annotations
+
+import secrets
+
+import peewee
+
+from control_plane.domain import errors, tenancy
+from control_plane.domain.errors import Violations
+from control_plane.domain.ids import digest, new_id
+from control_plane.domain.tenancy import Principal
+from control_plane.domain.validation import check_name, next_token, page, require_id
+from control_plane.store.clock import utcnow
+from control_plane.store.db import write_transaction
+from control_plane.store.models import ApiKey, Company
+
+KEY_PREFIX = "bmk_"
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_api_key(p: Principal, company_slug: str, name: str) -> tuple[ApiKey, str]:
+    v = Violations()
+    check_name(v, "name", name)
+    v.raise_if_any()
+    with write_transaction():
+        if company_slug:
+            company = tenancy.company(p, company_slug)
+        else:
+            p.require_admin()
+            company = None
+        secret = new_secret()
+        key = ApiKey.create(
+            id=new_id(),
+            company=company,
+            name=name,
+            secret_digest=digest(secret),
+            created_at=utcnow(),
+        )
+    return key, secret
+
+
+def ensure_admin_key(secret: str) -> tuple[ApiKey | None, str]:
+    """Makes sure an installation-wide key exists at start.
+
+    With `secret` (BOOMERANG_ADMIN_KEY) that exact key is registered if new. Without it, a key is
+    generated only when the installation has no usable installation-wide key; its secret is
+    returned so the caller can print it, once. Returns (key or None, secret or "").
+    """
+    with write_transaction():
+        if secret:
+            if ApiKey.get_or_none(ApiKey.secret_digest == digest(secret)) is not None:
+                return None, ""
+            return ApiKey.create(
+                id=new_id(),
+                company=None,
+                name="bootstrap admin (BOOMERANG_ADMIN_KEY)",
+                secret_digest=digest(secret),
+                created_at=utcnow(),
+            ), ""
+        usable = ApiKey.select().where(ApiKey.company.is_null() & ApiKey.revoked_at.is_null())
+        if usable.exists():
+            return None, ""
+        secret = new_secret()
+        return ApiKey.create(
+            id=new_id(),
+            company=None,
+            name="bootstrap admin (generated)",
+            secret_digest=digest(secret),
+            created_at=utcnow(),
+        ), secret
+
+
+def list_api_keys(
+    p: Principal, company_slug: str, page_size: int, page_token: str
+) -> tuple[list[ApiKey], str]:
+    limit, after = page(page_size, page_token)
+    q = ApiKey.select(ApiKey, Company).join(Company, peewee.JOIN.LEFT_OUTER)
+    if company_slug:
+        q = q.where(ApiKey.company == tenancy.company(p, company_slug))
+    elif not p.is_admin:
+        q = q.where(ApiKey.company == p.company_id)
+    rows = list(q.where(ApiKey.id > after).order_by(ApiKey.id).limit(limit))
+    return rows, next_token(rows, limit)
+
+
+def revoke_api_key(p: Principal, key_id: str) -> ApiKey:
+    require_id("id", key_id)
+    with write_transaction():
+        key = ApiKey.get_or_none(ApiKey.id == key_id)
+        if key is None or not (p.is_admin or key.company_id == p.company_id):
+            raise errors.not_found(f"API key {key_id!r}", "API_KEY_NOT_FOUND")
+        if key.revoked_at is not None:
+            raise errors.failed_precondition("the key is already revoked", "API_KEY_REVOKED")
+        key.revoked_at = utcnow()
+        key.save()
+    return key

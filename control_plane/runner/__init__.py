@@ -1,0 +1,1 @@
+"""The flow runner: the RunFlow servicer, the version cache and the run recorder."""

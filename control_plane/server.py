@@ -1,0 +1,134 @@
+"""Builds and runs the control-plane gRPC server: API, change stream and/or runner by role."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from boomerang.v1 import (
+    api_key_service_pb2,
+    api_key_service_pb2_grpc,
+    callback_service_pb2,
+    callback_service_pb2_grpc,
+    callback_sync_service_pb2,
+    callback_sync_service_pb2_grpc,
+    company_service_pb2,
+    company_service_pb2_grpc,
+    environment_service_pb2,
+    environment_service_pb2_grpc,
+    flow_service_pb2,
+    flow_service_pb2_grpc,
+    run_service_pb2,
+    run_service_pb2_grpc,
+    runner_service_pb2,
+    runner_service_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from control_plane.api.api_keys import ApiKeyServicer
+from control_plane.api.base import Runtime
+from control_plane.api.callbacks import CallbackServicer
+from control_plane.api.companies import CompanyServicer, EnvironmentServicer
+from control_plane.api.flows import FlowServicer
+from control_plane.api.runs import RunServicer
+from control_plane.config import Settings
+from control_plane.runner.records import RunRecorder
+from control_plane.runner.service import RunnerServicer
+from control_plane.sync.feed import ChangeFeed
+from control_plane.sync.service import CallbackSyncServicer
+
+log = logging.getLogger(__name__)
+
+
+def _name(module, service: str) -> str:
+    return module.DESCRIPTOR.services_by_name[service].full_name
+
+
+class ControlPlane:
+    """One process's gRPC server and the background work it owns (change feed, run recorder)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(settings.db_threads, thread_name_prefix="db")
+        self.feed = ChangeFeed(settings.feed_poll_s)
+        self.runtime = Runtime(settings, self.executor, on_write=self.feed.notify)
+        self.recorder = RunRecorder(self.runtime)
+        self.server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 << 20)]
+        )
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+
+    def _register(self) -> list[str]:
+        s, rt = self.server, self.runtime
+        names = []
+        if self.settings.role in ("all", "control"):
+            company_service_pb2_grpc.add_CompanyServiceServicer_to_server(CompanyServicer(rt), s)
+            environment_service_pb2_grpc.add_EnvironmentServiceServicer_to_server(
+                EnvironmentServicer(rt), s
+            )
+            flow_service_pb2_grpc.add_FlowServiceServicer_to_server(FlowServicer(rt), s)
+            callback_service_pb2_grpc.add_CallbackServiceServicer_to_server(CallbackServicer(rt), s)
+            api_key_service_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(rt), s)
+            run_service_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(rt), s)
+            callback_sync_service_pb2_grpc.add_CallbackSyncServiceServicer_to_server(
+                CallbackSyncServicer(rt, self.feed), s
+            )
+            names += [
+                _name(company_service_pb2, "CompanyService"),
+                _name(environment_service_pb2, "EnvironmentService"),
+                _name(flow_service_pb2, "FlowService"),
+                _name(callback_service_pb2, "CallbackService"),
+                _name(api_key_service_pb2, "ApiKeyService"),
+                _name(run_service_pb2, "RunService"),
+                _name(callback_sync_service_pb2, "CallbackSyncService"),
+            ]
+        if self.settings.role in ("all", "runner"):
+            runner_service_pb2_grpc.add_RunnerServiceServicer_to_server(
+                RunnerServicer(rt, self.recorder), s
+            )
+            names.append(_name(runner_service_pb2, "RunnerService"))
+        return names
+
+    async def start(self) -> int:
+        names = self._register()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(self.settings.listen)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {self.settings.listen}")
+        await self.server.start()
+        if self.settings.role in ("all", "control"):
+            self.feed.start(self.runtime)
+        self.recorder.start()
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Graceful: report NOT_SERVING, finish in-flight calls, flush run records."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.feed.stop()
+        await self.recorder.stop()
+        self.executor.shutdown(wait=True)
+
+
+async def serve(settings: Settings, on_started=None) -> None:
+    plane = ControlPlane(settings)
+    port = await plane.start()
+    if on_started is not None:
+        on_started(plane, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await plane.stop()

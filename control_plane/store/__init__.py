@@ -1,0 +1,1 @@
+"""The peewee store: database selection, models, migrations and the change log."""

@@ -1,0 +1,54 @@
+"""The change log edges are synced from.
+
+`record_change` must be called inside the write transaction that makes the change: the revision
+row is locked until commit, so concurrent writers take revisions one after another, gap-free and
+in commit order, and a change is visible exactly when its revision is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from control_plane.store.clock import utcnow
+from control_plane.store.models import Change, RevisionCounter
+
+ENTITIES = ("callback", "environment", "flow")
+
+
+@dataclass(frozen=True)
+class Head:
+    epoch: str
+    revision: int
+
+
+def record_change(entity: str, entity_id: str) -> int:
+    """Takes the next revision for one changed object; returns it."""
+    assert entity in ENTITIES, entity
+    # UPDATE ... SET revision = revision + 1 takes the row lock at once (PostgreSQL) and runs
+    # inside BEGIN IMMEDIATE on SQLite, so no two transactions read the same value.
+    RevisionCounter.update(revision=RevisionCounter.revision + 1).where(
+        RevisionCounter.id == 1
+    ).execute()
+    revision = (
+        RevisionCounter.select(RevisionCounter.revision).where(RevisionCounter.id == 1).scalar()
+    )
+    Change.create(revision=revision, entity=entity, entity_id=entity_id, created_at=utcnow())
+    return revision
+
+
+def head() -> Head:
+    row = RevisionCounter.get_by_id(1)
+    return Head(epoch=row.epoch, revision=row.revision)
+
+
+def changes_since(revision: int, upto: int) -> list[Change]:
+    return list(
+        Change.select()
+        .where((Change.revision > revision) & (Change.revision <= upto))
+        .order_by(Change.revision)
+    )
+
+
+def oldest_retained() -> int:
+    """Lowest revision still in the log (0 when empty): continuity is provable from one below."""
+    return Change.select(Change.revision).order_by(Change.revision).limit(1).scalar() or 0

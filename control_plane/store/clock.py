@@ -1,0 +1,19 @@
+"""Timestamps as stored: naive UTC.
+
+SQLite has no time-zone type and peewee reads back only naive formats, so every stored time is
+UTC without tzinfo, on both backends; conversion to API timestamps adds UTC back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def to_naive_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value

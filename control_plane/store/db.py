@@ -1,0 +1,56 @@
+"""Database selection: one `DatabaseProxy`, initialised from `DATABASE_URL` at process start.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, so readers never block the
+writer; PostgreSQL is the engine for several replicas. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    # WAL + NORMAL is durable against application crashes and fast; an OS crash may lose the
+    # last transactions, which the sync protocol (revisions, resync) tolerates.
+    "synchronous": 1,
+    "busy_timeout": 10_000,
+}
+
+
+def open_database(url: str) -> peewee.Database:
+    """Builds the database for `url` and points the proxy at it."""
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+    elif scheme in ("postgres", "postgresql"):
+        db = connect(url)
+    else:
+        raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgres://, not {scheme!r}")
+    database.initialize(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, peewee.SqliteDatabase)
+
+
+def write_transaction() -> AbstractContextManager[object]:
+    """A transaction for writes.
+
+    On SQLite it takes the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
+    reads first and writes later can fail with "database is locked" instead of waiting.
+    """
+    if is_sqlite():
+        return database.obj.atomic("IMMEDIATE")
+    return database.atomic()

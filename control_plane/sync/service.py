@@ -1,0 +1,151 @@
+"""CallbackSyncService: one stream per edge (protocol in callback_sync_service.proto)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from boomerang.v1 import callback_sync_service_pb2 as sync
+from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
+
+from control_plane.api import convert
+from control_plane.api.base import Runtime, Servicer
+from control_plane.api.errors import to_status
+from control_plane.domain.errors import DomainError
+from control_plane.sync import edges, records
+from control_plane.sync.feed import ChangeFeed
+
+log = logging.getLogger(__name__)
+
+MAX_UNACKED = 8
+HELLO_TIMEOUT_S = 10.0
+# A write the edge does not take within this long means it stopped reading: reset the stream.
+WRITE_TIMEOUT_S = 10.0
+
+
+def _violation(message: str) -> DomainError:
+    return DomainError("invalid_argument", "PROTOCOL_VIOLATION", message)
+
+
+class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
+    def __init__(self, runtime: Runtime, feed: ChangeFeed) -> None:
+        super().__init__(runtime)
+        self.feed = feed
+
+    async def ListEdges(self, request, context):
+        def fn(p):
+            return sync.ListEdgesResponse(
+                edges=[
+                    sync.Edge(
+                        edge_id=e.edge_id,
+                        epoch=e.epoch,
+                        revision=e.revision,
+                        connected=e.connected,
+                        last_seen_time=convert.ts(e.last_seen_at),
+                    )
+                    for e in edges.list_edges()
+                ]
+            )
+
+        return await self.call(context, fn, admin=True)
+
+    async def SyncCallbacks(self, request_iterator, context):
+        await self.call(context, lambda p: None, admin=True)
+        requests = aiter(request_iterator)
+        try:
+            first = await asyncio.wait_for(anext(requests), HELLO_TIMEOUT_S)
+        except (TimeoutError, StopAsyncIteration):
+            first = None
+        if first is None or not first.HasField("hello") or not first.hello.edge_id:
+            await context.abort_with_status(
+                to_status(_violation("the first message must be a hello with an edge_id"))
+            )
+        hello = first.hello
+        stream = _EdgeStream(self.rt, self.feed, context, hello.edge_id)
+        try:
+            await stream.run(requests, hello.epoch, hello.revision)
+        except DomainError as err:
+            await context.abort_with_status(to_status(err))
+        finally:
+            await stream.close()
+
+
+class _EdgeStream:
+    """State of one edge's stream: what was sent, what was acknowledged."""
+
+    def __init__(self, rt: Runtime, feed: ChangeFeed, context, edge_id: str) -> None:
+        self.rt, self.feed, self.context, self.edge_id = rt, feed, context, edge_id
+        self.wake = feed.subscribe()
+        self.unacked = 0
+        self.acked = ("", 0)
+        self.reader: asyncio.Task | None = None
+
+    async def run(self, requests, epoch: str, revision: int) -> None:
+        await self.rt.db(lambda: edges.record(self.edge_id, epoch, revision, True))
+        self.acked = (epoch, revision)
+        self.reader = asyncio.create_task(
+            self._read_acks(requests), name=f"sync-acks-{self.edge_id}"
+        )
+        # The first message is authoritative: changes since what the edge has, or a snapshot.
+        message = await self.rt.db(lambda: records.since(epoch, revision))
+        while True:
+            await self._send(message)
+            sent = (message.epoch, message.revision)
+            while self._head() in (None, sent):
+                if not await self._wait_for_news():
+                    return  # the edge closed its side
+            if self.unacked >= MAX_UNACKED:
+                log.warning(
+                    "edge %s fell %d messages behind; resetting", self.edge_id, self.unacked
+                )
+                raise DomainError(
+                    "resource_exhausted",
+                    "SLOW_CONSUMER",
+                    f"more than {MAX_UNACKED} unacknowledged messages; reconnect to resync",
+                )
+            message = await self.rt.db(lambda s=sent: records.since(*s))
+
+    def _head(self) -> tuple[str, int] | None:
+        head = self.feed.head
+        return None if head is None else (head.epoch, head.revision)
+
+    async def _wait_for_news(self) -> bool:
+        """Waits until the head may have moved; False once the edge has closed its side."""
+        wake = asyncio.ensure_future(self.wake.wait())
+        done, _ = await asyncio.wait({wake, self.reader}, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+        self.wake.clear()
+        if self.reader in done:
+            self.reader.result()  # a protocol error from the edge ends the stream with it
+            return False
+        return True
+
+    async def _send(self, message: sync.SyncCallbacksResponse) -> None:
+        try:
+            await asyncio.wait_for(self.context.write(message), WRITE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("edge %s is not reading; resetting", self.edge_id)
+            await self.context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "edge not reading")
+        self.unacked += 1
+
+    async def _read_acks(self, requests) -> None:
+        async for request in requests:
+            if not request.HasField("ack"):
+                raise _violation("after hello, an edge sends only acks")
+            self.unacked = max(0, self.unacked - 1)
+            ack = (request.ack.epoch, request.ack.revision)
+            if ack != self.acked:
+                self.acked = ack
+                await self.rt.db(lambda a=ack: edges.record(self.edge_id, a[0], a[1], True))
+
+    async def close(self) -> None:
+        self.feed.unsubscribe(self.wake)
+        if self.reader is not None:
+            self.reader.cancel()
+            await asyncio.gather(self.reader, return_exceptions=True)
+        epoch, revision = self.acked
+        try:
+            await self.rt.db(lambda: edges.record(self.edge_id, epoch, revision, False))
+        except Exception:
+            log.exception("cannot record that edge %s disconnected", self.edge_id)

@@ -1,0 +1,118 @@
+"""Shared fixtures: the database backends and an in-process control plane on port 0.
+
+Store and API tests run once per backend. PostgreSQL comes from BOOMERANG_TEST_POSTGRES_URL
+(default postgres://postgres@127.0.0.1:5432/test). Where it is unreachable the PostgreSQL variants
+skip with the reason, except under CI (CI=true) or BOOMERANG_REQUIRE_POSTGRES=1, where they fail:
+CI must prove both backends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import grpc
+import peewee
+import pytest
+
+from control_plane.config import Settings
+from control_plane.domain.api_keys import ensure_admin_key
+from control_plane.store import models
+from control_plane.store.db import database, open_database
+from control_plane.store.migrate import SchemaMigration, migrate
+
+POSTGRES_URL = os.environ.get(
+    "BOOMERANG_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = (
+    os.environ.get("CI") == "true" or os.environ.get("BOOMERANG_REQUIRE_POSTGRES") == "1"
+)
+ADMIN_KEY = "bmk_test-admin-key-0123456789abcdefghijklmnopqrstu"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_reachable() -> str:
+    try:
+        probe = peewee.PostgresqlDatabase(None)
+        from playhouse.db_url import parse
+
+        probe.init(**parse(POSTGRES_URL))
+        probe.connect()
+        probe.close()
+        return ""
+    except Exception as e:  # any failure to connect is reported as the reason
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {e}"
+
+
+def database_url(backend: str, tmp_path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/boomerang.db"
+    reason = _postgres_reachable()
+    if reason:
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason + " (required under CI)")
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+def fresh_schema(url: str) -> peewee.Database:
+    """Opens `url` with an empty schema, migrated from zero: every test starts clean."""
+    db = open_database(url)
+    with db.connection_context():
+        db.drop_tables([*models.ALL_MODELS, SchemaMigration], cascade=not url.startswith("sqlite"))
+        migrate()
+        ensure_admin_key(ADMIN_KEY)
+    return db
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend, tmp_path) -> str:
+    return database_url(backend, tmp_path)
+
+
+@pytest.fixture
+def db(db_url) -> Iterator[peewee.Database]:
+    handle = fresh_schema(db_url)
+    handle.connect(reuse_if_open=True)
+    yield handle
+    handle.close()
+    database.obj.close()
+
+
+@dataclass
+class Plane:
+    """A running in-process control plane and a channel to it."""
+
+    target: str
+    channel: grpc.aio.Channel
+    plane: object
+
+    def metadata(self, key: str = ADMIN_KEY) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {key}"),)
+
+
+@pytest.fixture
+async def plane(db_url) -> AsyncIterator[Plane]:
+    from control_plane.server import ControlPlane
+
+    fresh_schema(db_url)
+    settings = Settings(
+        database_url=db_url,
+        listen="127.0.0.1:0",
+        public_base_url="http://edge.test",
+        feed_poll_s=0.05,
+    )
+    cp = ControlPlane(settings)
+    port = await cp.start()
+    target = f"127.0.0.1:{port}"
+    channel = grpc.aio.insecure_channel(target)
+    yield Plane(target, channel, cp)
+    await channel.close()
+    await cp.stop(grace=0.5)
+    database.obj.close()
