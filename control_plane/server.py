@@ -8,6 +8,9 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
 from boomerang.v1 import (
     api_key_service_pb2,
     api_key_service_pb2_grpc,
@@ -26,9 +29,6 @@ from boomerang.v1 import (
     runner_service_pb2,
     runner_service_pb2_grpc,
 )
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-
 from control_plane.api.api_keys import ApiKeyServicer
 from control_plane.api.base import Runtime
 from control_plane.api.callbacks import CallbackServicer

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import callback_service_pb2_grpc as cbs_grpc
-
 from control_plane.api import convert
 from control_plane.api.base import Servicer
 from control_plane.domain import callbacks

@@ -6,7 +6,6 @@ from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import company_service_pb2_grpc as cs_grpc
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import environment_service_pb2_grpc as es_grpc
-
 from control_plane.api import convert
 from control_plane.api.base import Servicer
 from control_plane.domain import companies, environments

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from boomerang.v1 import resources_pb2 as r
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.json_format import MessageToDict
 
+from boomerang.v1 import resources_pb2 as r
 from control_plane.domain.flows import VersionView
 from control_plane.store import models as m
 

@@ -15,7 +15,6 @@ from dataclasses import asdict
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import runner_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2_grpc as rs_grpc
-
 from control_plane.api.base import Runtime, Servicer
 from control_plane.domain.ids import new_id
 from control_plane.engine import CallbackResponse, RunInput, execute

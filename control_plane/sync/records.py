@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from boomerang.v1 import callback_sync_service_pb2 as sync
-
 from control_plane.store import changes
 from control_plane.store.models import Callback, Company, Deployment, Environment, Flow
 

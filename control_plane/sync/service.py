@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 import grpc
+
 from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
-
 from control_plane.api import convert
 from control_plane.api.base import Runtime, Servicer
 from control_plane.api.errors import to_status
