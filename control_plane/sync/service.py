@@ -18,7 +18,11 @@ from control_plane.sync.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
-MAX_UNACKED = 8
+# Flow control: at most this many messages await an ack; meanwhile changes coalesce into the
+# next message, so a slow edge costs one pending message, never a backlog.
+MAX_UNACKED = 4
+# An edge whose window stays full this long is not keeping up: reset it; it resyncs.
+ACK_TIMEOUT_S = 10.0
 HELLO_TIMEOUT_S = 10.0
 # A write the edge does not take within this long means it stopped reading: reset the stream.
 WRITE_TIMEOUT_S = 10.0
@@ -77,6 +81,7 @@ class _EdgeStream:
     def __init__(self, rt: Runtime, feed: ChangeFeed, context, edge_id: str) -> None:
         self.rt, self.feed, self.context, self.edge_id = rt, feed, context, edge_id
         self.wake = feed.subscribe()
+        self.ack_event = asyncio.Event()
         self.unacked = 0
         self.acked = ("", 0)
         self.reader: asyncio.Task | None = None
@@ -92,33 +97,38 @@ class _EdgeStream:
         while True:
             await self._send(message)
             sent = (message.epoch, message.revision)
-            while self._head() in (None, sent):
-                if not await self._wait_for_news():
+            while self.unacked >= MAX_UNACKED or self._head() in (None, sent):
+                if not await self._wait():
                     return  # the edge closed its side
-            if self.unacked >= MAX_UNACKED:
-                log.warning(
-                    "edge %s fell %d messages behind; resetting", self.edge_id, self.unacked
-                )
-                raise DomainError(
-                    "resource_exhausted",
-                    "SLOW_CONSUMER",
-                    f"more than {MAX_UNACKED} unacknowledged messages; reconnect to resync",
-                )
             message = await self.rt.db(lambda s=sent: records.since(*s))
 
     def _head(self) -> tuple[str, int] | None:
         head = self.feed.head
         return None if head is None else (head.epoch, head.revision)
 
-    async def _wait_for_news(self) -> bool:
-        """Waits until the head may have moved; False once the edge has closed its side."""
-        wake = asyncio.ensure_future(self.wake.wait())
-        done, _ = await asyncio.wait({wake, self.reader}, return_when=asyncio.FIRST_COMPLETED)
-        wake.cancel()
-        self.wake.clear()
+    async def _wait(self) -> bool:
+        """Waits for news (a new head, or an ack when the window is full); False once the edge
+        has closed its side. Raises SLOW_CONSUMER when a full window sees no ack in time."""
+        window_full = self.unacked >= MAX_UNACKED
+        news = asyncio.ensure_future((self.ack_event if window_full else self.wake).wait())
+        done, _ = await asyncio.wait(
+            {news, self.reader},
+            timeout=ACK_TIMEOUT_S if window_full else None,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        news.cancel()
         if self.reader in done:
             self.reader.result()  # a protocol error from the edge ends the stream with it
             return False
+        if not done:
+            log.warning("edge %s acknowledged nothing for %ss; reset", self.edge_id, ACK_TIMEOUT_S)
+            raise DomainError(
+                "resource_exhausted",
+                "SLOW_CONSUMER",
+                f"no acknowledgement for {ACK_TIMEOUT_S}s with {MAX_UNACKED} messages "
+                "outstanding; reconnect to resync",
+            )
+        (self.ack_event if window_full else self.wake).clear()
         return True
 
     async def _send(self, message: sync.SyncCallbacksResponse) -> None:
@@ -134,6 +144,7 @@ class _EdgeStream:
             if not request.HasField("ack"):
                 raise _violation("after hello, an edge sends only acks")
             self.unacked = max(0, self.unacked - 1)
+            self.ack_event.set()
             ack = (request.ack.epoch, request.ack.revision)
             if ack != self.acked:
                 self.acked = ack

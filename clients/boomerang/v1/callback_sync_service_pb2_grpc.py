@@ -74,9 +74,11 @@ class CallbackSyncServiceServicer:
         4. The edge applies each message atomically (all or nothing), persists it as its
         last-known-good copy, then sends `ack` with the message's revision. The control plane
         records every edge's acknowledged revision (ListEdges).
-        5. Flow control: at most 8 messages may be unacknowledged; beyond that the control plane ends
-        the stream with RESOURCE_EXHAUSTED (ERROR_REASON_SLOW_CONSUMER). The edge reconnects (with
-        backoff and jitter) and resyncs from what it applied; it never stalls other edges.
+        5. Flow control: at most 4 messages are unacknowledged at a time; while that window is full,
+        further changes coalesce into the next message. If a full window sees no ack for 10 s (or
+        the edge stops reading), the control plane ends the stream with RESOURCE_EXHAUSTED
+        (ERROR_REASON_SLOW_CONSUMER). The edge reconnects (with backoff and jitter) and resyncs
+        from what it applied; a slow edge never stalls other edges.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
