@@ -1,0 +1,192 @@
+"""The edge's Sanic app: `create_app(settings)`.
+
+Resources open in `before_server_start` (last-known-good state, gRPC channels, the sync and
+RunFlow background tasks) and close in reverse in `after_server_stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import grpc
+from sanic import Request, Sanic
+from sanic.config import Config
+from sanic.response import HTTPResponse, json, raw
+
+from edge import callbacks, lkg
+from edge.cache import CallbackCache
+from edge.config import EdgeSettings
+from edge.errors import RUN_ID_HEADER, JsonErrorHandler
+from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
+from edge.runflow_client import RunFlowClient
+from edge.sync_client import SyncClient
+
+#: One line per request: path only, never the query string (it may hold the signature).
+access_log = logging.getLogger("edge.access")
+log = logging.getLogger(__name__)
+
+SYNC_TASK = "edge-sync"
+RUNFLOW_TASK = "edge-runflow"
+_OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass
+class EdgeContext:
+    settings: EdgeSettings
+    cache: CallbackCache
+    metrics: EdgeMetrics
+    sync: SyncClient | None = None
+    runner: RunFlowClient | None = None
+    control_plane_channel: grpc.aio.Channel | None = None
+    runner_channel: grpc.aio.Channel | None = None
+    # Background tasks, named (SYNC_TASK, RUNFLOW_TASK). Plain asyncio tasks rather than
+    # app.add_task: Sanic refuses named tasks when served through create_server (edge.server).
+    sync_task: asyncio.Task[None] | None = None
+    runflow_task: asyncio.Task[None] | None = None
+
+
+EdgeApp = Sanic[Config, EdgeContext]
+
+
+class EdgeRequest(Request[EdgeApp, SimpleNamespace]):
+    """A request stamped with its arrival time (cheaper than a request middleware)."""
+
+    __slots__ = ("started",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = time.perf_counter()
+
+
+def create_app(settings: EdgeSettings, *, name: str = "boomerang-edge") -> EdgeApp:
+    """A new edge app; `name` must be unique among the process's Sanic apps."""
+    app: EdgeApp = Sanic(
+        name,
+        ctx=EdgeContext(settings=settings, cache=CallbackCache(), metrics=EdgeMetrics()),
+        error_handler=JsonErrorHandler(),
+        request_class=EdgeRequest,
+        configure_logging=False,
+    )
+    # Sanic derives its (process-wide) header size limit from REQUEST_MAX_SIZE too, so it may not
+    # go below the header limit; the exact body limit is checked by the callback route.
+    app.config.REQUEST_MAX_SIZE = max(settings.max_body_bytes, app.config.REQUEST_MAX_HEADER_SIZE)
+    app.config.RESPONSE_TIMEOUT = callbacks.MAX_TIMEOUT_MS / 1000 + 5
+    app.config.ACCESS_LOG = False  # ours, below: Sanic's would log the query string
+    app.config.MOTD = False
+    # TouchUp rewrites Sanic's own classes process-wide at startup; a second app in the same
+    # process (tests, or a restart in place) then fails. It only removes unused code paths.
+    app.config.TOUCHUP = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+
+    for path in ("/api/v1/<company>/<callback_id>", "/api/v1/<company>/<callback_id>/<ve_prefix>"):
+        app.add_route(
+            callbacks.handle,
+            path,
+            methods=callbacks.METHODS,
+            name="callback_ve" if "ve_prefix" in path else "callback",
+        )
+    app.add_route(healthz, "/healthz", methods=("GET", "HEAD"))
+    app.add_route(readyz, "/readyz", methods=("GET", "HEAD"))
+    app.add_route(metrics, "/metrics", methods=("GET",))
+    app.on_response(_record)
+    app.before_server_start(_open)
+    app.after_server_stop(_close)
+    return app
+
+
+async def healthz(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+async def readyz(request: Request) -> HTTPResponse:
+    """Ready while the cache may be served from (loaded and, with a staleness limit, fresh)."""
+    ctx: EdgeContext = request.app.ctx
+    state = ctx.cache.usable(ctx.settings.staleness_limit_s)
+    body = {
+        "ready": state is not None,
+        "revision": ctx.cache.state.revision if ctx.cache.state else None,
+        "control_plane_connected": ctx.cache.live,
+        "runner_connected": ctx.runner is not None and ctx.runner.connected,
+    }
+    return json(body, status=200 if state is not None else 503)
+
+
+async def metrics(request: Request) -> HTTPResponse:
+    ctx: EdgeContext = request.app.ctx
+    return raw(ctx.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
+async def _record(request: EdgeRequest, response: HTTPResponse) -> None:
+    elapsed = time.perf_counter() - request.started
+    path = request.path
+    status = response.status
+    if path not in _OPS_PATHS:
+        request.app.ctx.metrics.observe(status, elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "%s %s %s %d %.1fms run=%s",
+            request.ip,
+            request.method,
+            path,
+            status,
+            elapsed * 1000,
+            response.headers.get(RUN_ID_HEADER, "-"),
+        )
+
+
+async def _open(app: EdgeApp) -> None:
+    ctx = app.ctx
+    settings = ctx.settings
+    loaded = await asyncio.to_thread(lkg.load, settings.lkg_path)
+    if loaded is not None:
+        ctx.cache.install(loaded.state, confirmed_at=loaded.written_at, live=False)
+        log.info(
+            "serving last-known-good state: epoch %s revision %d",
+            loaded.state.epoch,
+            loaded.state.revision,
+        )
+
+    ctx.control_plane_channel = grpc.aio.insecure_channel(settings.control_plane_target)
+    ctx.sync = SyncClient(
+        ctx.control_plane_channel,
+        api_key=settings.api_key,
+        edge_id=settings.edge_id,
+        cache=ctx.cache,
+        lkg_path=settings.lkg_path,
+    )
+    ctx.sync_task = asyncio.create_task(ctx.sync.run(), name=SYNC_TASK)
+
+    ctx.runner_channel = grpc.aio.insecure_channel(settings.runner_target)
+    ctx.runner = RunFlowClient(ctx.runner_channel, api_key=settings.api_key)
+    ctx.runflow_task = asyncio.create_task(ctx.runner.run(), name=RUNFLOW_TASK)
+
+    sync, runner = ctx.sync, ctx.runner
+    ctx.metrics.bind(
+        revision=lambda: sync.applied_revision,
+        control_plane_connected=lambda: sync.connected,
+        runner_connected=lambda: runner.connected,
+        open_runs=lambda: runner.open_runs,
+    )
+
+
+async def _close(app: EdgeApp) -> None:
+    ctx = app.ctx
+    # Reverse order of _open. Cancelling the RunFlow task fails the runs still open (503/502).
+    await _cancel(ctx.runflow_task)
+    if ctx.runner_channel is not None:
+        await ctx.runner_channel.close()
+    await _cancel(ctx.sync_task)
+    if ctx.control_plane_channel is not None:
+        await ctx.control_plane_channel.close()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

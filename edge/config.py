@@ -1,0 +1,108 @@
+"""Edge settings: one frozen object, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+#: Name of the file in the state dir that keeps a generated edge id across restarts.
+EDGE_ID_FILE = "edge_id"
+
+_N = TypeVar("_N", int, float)
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    #: API key sent as `authorization: Bearer <key>` on both control-plane streams; it must be an
+    #: installation-wide key. Required. (BOOMERANG_API_KEY)
+    api_key: str
+    #: Stable id this edge reports in SyncCallbacks (shown by ListEdges). (EDGE_ID, default: a
+    #: random id generated on first start and kept in `<state_dir>/edge_id`)
+    edge_id: str
+    #: HTTP listen address. (EDGE_HOST, default 127.0.0.1)
+    host: str = "127.0.0.1"
+    #: HTTP listen port; 0 picks a free one. (EDGE_PORT, default 8080)
+    port: int = 8080
+    #: gRPC address of the control plane's CallbackSyncService.
+    #: (BOOMERANG_CONTROL_PLANE, default 127.0.0.1:50051)
+    control_plane_target: str = "127.0.0.1:50051"
+    #: gRPC address of the RunnerService. (BOOMERANG_RUNNER, default: control_plane_target)
+    runner_target: str = "127.0.0.1:50051"
+    #: Directory for the last-known-good cache file and the generated edge id.
+    #: (EDGE_STATE_DIR, default .boomerang/edge)
+    state_dir: Path = Path(".boomerang/edge")
+    #: Largest accepted request body, in bytes; larger ones get 413. (EDGE_MAX_BODY_BYTES, 1 MiB)
+    max_body_bytes: int = 1024 * 1024
+    #: 0: serve from the cache for as long as the control plane is down. > 0: fail closed (503
+    #: `not_ready`) once the cache has not been confirmed by the control plane for this many
+    #: seconds. (EDGE_STALENESS_LIMIT_S, default 0)
+    staleness_limit_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise ValueError("BOOMERANG_API_KEY is required (an installation-wide API key)")
+        if not self.edge_id:
+            raise ValueError("EDGE_ID must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"EDGE_PORT must be 0-65535, not {self.port}")
+        if self.max_body_bytes < 0:
+            raise ValueError("EDGE_MAX_BODY_BYTES must be >= 0")
+        if self.staleness_limit_s < 0:
+            raise ValueError("EDGE_STALENESS_LIMIT_S must be >= 0")
+
+    @property
+    def lkg_path(self) -> Path:
+        """Where the last-known-good copy of the cache lives."""
+        return self.state_dir / "lkg.binpb"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeSettings:
+        """Read the settings; may create the state dir to keep a generated edge id."""
+        env = os.environ if env is None else env
+        api_key = env.get("BOOMERANG_API_KEY", "")
+        if not api_key:
+            raise ValueError("BOOMERANG_API_KEY is required (an installation-wide API key)")
+        state_dir = Path(env.get("EDGE_STATE_DIR", ".boomerang/edge"))
+        control_plane = env.get("BOOMERANG_CONTROL_PLANE", "127.0.0.1:50051")
+        return cls(
+            api_key=api_key,
+            edge_id=env.get("EDGE_ID") or stored_edge_id(state_dir),
+            host=env.get("EDGE_HOST", "127.0.0.1"),
+            port=_number(env, "EDGE_PORT", 8080, int),
+            control_plane_target=control_plane,
+            runner_target=env.get("BOOMERANG_RUNNER") or control_plane,
+            state_dir=state_dir,
+            max_body_bytes=_number(env, "EDGE_MAX_BODY_BYTES", 1024 * 1024, int),
+            staleness_limit_s=_number(env, "EDGE_STALENESS_LIMIT_S", 0.0, float),
+        )
+
+
+def stored_edge_id(state_dir: Path) -> str:
+    """The edge id kept in the state dir, generated (and written) on first use."""
+    path = state_dir / EDGE_ID_FILE
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    edge_id = f"edge-{secrets.token_hex(8)}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(edge_id + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return edge_id
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None

@@ -1,0 +1,168 @@
+"""What a caller sees when a callback request does not reach its callback (DESIGN §1).
+
+Each outcome is an exception class with its status and machine reason at class level; one error
+handler renders them all (and Sanic's own errors) as `{"error", "message", "run_id"}`. Messages
+are fixed texts: never an exception's own text, a stack trace, an internal name or the signature.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from sanic import Request
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse, json
+
+log = logging.getLogger(__name__)
+
+#: Response header naming the run a request started.
+RUN_ID_HEADER = "x-boomerang-run-id"
+
+
+class CallbackError(SanicException):
+    status_code: ClassVar[int] = 500
+    reason: ClassVar[str] = "internal"
+    text: ClassVar[str] = "Internal error."
+    quiet = True
+
+    def __init__(self, *, run_id: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(self.text, headers=headers)
+        #: The run this request started, when there is one.
+        self.run_id = run_id or None
+
+
+class MissingSignature(CallbackError):
+    status_code = 401
+    reason = "missing_signature"
+    text = "A signature is required: the patchworks_signature query parameter or header."
+
+
+class Forbidden(CallbackError):
+    # Same answer for an unknown company, an unknown callback and a wrong signature.
+    status_code = 403
+    reason = "forbidden"
+    text = "No such callback, or the signature does not match."
+
+
+class UnknownEnvironment(CallbackError):
+    status_code = 404
+    reason = "unknown_environment"
+    text = "No environment with this URL prefix."
+
+
+class BodyTooLarge(CallbackError):
+    status_code = 413
+    reason = "body_too_large"
+    text = "The request body is larger than this edge accepts."
+
+
+class NotDeployed(CallbackError):
+    status_code = 503
+    reason = "not_deployed"
+    text = "The flow is not deployed in this environment."
+
+
+class DeploymentDisabled(CallbackError):
+    status_code = 503
+    reason = "disabled"
+    text = "The flow's deployment in this environment is disabled."
+
+
+class NotReady(CallbackError):
+    status_code = 503
+    reason = "not_ready"
+    text = "This edge has no current callback configuration yet; try again shortly."
+
+
+class RunnerDown(CallbackError):
+    status_code = 503
+    reason = "runner_unavailable"
+    text = "The flow runner is unavailable; the flow did not start."
+
+
+class FlowFailed(CallbackError):
+    status_code = 502
+    reason = "flow_failed"
+    text = "The flow failed before reaching its callback; see the run for details."
+
+
+class NoCallback(CallbackError):
+    status_code = 502
+    reason = "no_callback"
+    text = "The flow finished without reaching a callback shape."
+
+
+class RunInterrupted(CallbackError):
+    status_code = 502
+    reason = "run_lost"
+    text = "The connection to the runner broke while the flow ran; see the run for its outcome."
+
+
+class CallbackTimeout(CallbackError):
+    status_code = 504
+    reason = "timeout"
+    text = "The flow did not reach its callback within the callback's timeout; it goes on."
+
+
+# Reasons for errors Sanic raises itself (routing, protocol, limits), by status.
+_SANIC_REASONS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "body_too_large",
+    416: "range_not_satisfiable",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int, reason: str, message: str, *, run_id: str | None, headers: Any = None
+) -> HTTPResponse:
+    response = json({"error": reason, "message": message, "run_id": run_id}, status, headers)
+    if run_id:
+        response.headers[RUN_ID_HEADER] = run_id
+    return response
+
+
+class JsonErrorHandler(ErrorHandler):
+    """Replaces Sanic's error pages (and their logging, which would show the query string)."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, CallbackError):
+            return error_response(
+                exception.status_code,
+                exception.reason,
+                exception.text,
+                run_id=exception.run_id,
+                headers=exception.headers,
+            )
+        if isinstance(exception, SanicException):
+            status = exception.status_code
+            if status == 413:
+                return self.default(request, BodyTooLarge())
+            phrase = _phrase(status)
+            reason = _SANIC_REASONS.get(status, "error")
+            return error_response(
+                status, reason, f"{phrase}.", run_id=None, headers=exception.headers
+            )
+        # A bug: log it with the path only (the query string may hold the signature).
+        log.error(
+            "unhandled error for %s %s",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+            exc_info=exception,
+        )
+        return error_response(500, "internal", "Internal error.", run_id=None)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,191 @@
+"""The edge's side of RunnerService.RunFlow: one long-lived stream shared by every request.
+
+Each run is tagged with a `run_ref` from a counter. Requests only append their event to the
+stream's pending batch and wake the writer; the writer sends everything queued as ONE
+RunFlowRequest per write, so under load one write (and one HTTP/2 frame) carries many runs.
+That batching is the performance design (DESIGN §3: a stream per request kept 0.14 of bare
+Sanic throughput, a batched shared stream 0.56): the edge's event-loop CPU per request is the
+budget, so a run costs one future and a dict entry, never a task of its own.
+
+A reader dispatches the runner's events to the run's future, which resolves with the first of
+`callback` (the caller's response) or `outcome` (the run ended without one). If the stream breaks,
+every open run fails: `RunnerUnavailable` if it was not accepted yet, `RunLost` if it was. Then
+the client reconnects with backoff; starts in between fail at once with `RunnerUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+
+import grpc
+
+from boomerang.v1 import runner_service_pb2 as runner_pb2
+from boomerang.v1 import runner_service_pb2_grpc as runner_grpc
+from edge.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+RunResult = runner_pb2.RunCallback | runner_pb2.RunOutcome
+
+
+class RunnerUnavailable(Exception):
+    """The run could not start: no stream to the runner, or it broke before `accepted`."""
+
+
+class RunLost(Exception):
+    """The stream broke after the run was accepted; the run goes on but its answer is lost."""
+
+
+class _Stream:
+    """One RunFlow call and the runs opened on it."""
+
+    __slots__ = ("call", "pending", "runs", "wake")
+
+    def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
+        self.call = call
+        #: Runs waiting for `callback` or `outcome`, by run_ref.
+        self.runs: dict[int, Run] = {}
+        #: Events queued for the next write.
+        self.pending = runner_pb2.RunFlowRequest()
+        self.wake = asyncio.Event()
+
+
+class Run:
+    """One run as a request sees it."""
+
+    __slots__ = ("_stream", "ref", "result", "run_id")
+
+    def __init__(self, ref: int, result: asyncio.Future[RunResult], stream: _Stream) -> None:
+        self.ref = ref
+        #: None until `accepted`; then the run id ("" when the runner could not start the run).
+        self.run_id: str | None = None
+        #: Resolves with the RunCallback or the RunOutcome, whichever comes first.
+        self.result = result
+        self._stream = stream
+
+
+class RunFlowClient:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, api_key: str, backoff: Backoff | None = None
+    ) -> None:
+        self._stub = runner_grpc.RunnerServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {api_key}"),)
+        self._backoff = backoff or Backoff()
+        self._refs = itertools.count(1)
+        self._stream: _Stream | None = None
+        self._last_error = ""
+
+    @property
+    def connected(self) -> bool:
+        return self._stream is not None
+
+    @property
+    def open_runs(self) -> int:
+        stream = self._stream
+        return len(stream.runs) if stream is not None else 0
+
+    def start(self, start: runner_pb2.RunStart) -> Run:
+        """Queue a run's start; raises RunnerUnavailable when there is no stream."""
+        stream = self._stream
+        if stream is None:
+            raise RunnerUnavailable
+        ref = next(self._refs)
+        run = Run(ref, asyncio.get_running_loop().create_future(), stream)
+        stream.runs[ref] = run
+        stream.pending.events.add(run_ref=ref, start=start)
+        stream.wake.set()
+        return run
+
+    def cancel(self, run: Run) -> None:
+        """Stop waiting for a run that has neither called back nor ended (no-op otherwise)."""
+        stream = run._stream
+        if stream.runs.pop(run.ref, None) is None:
+            return
+        if stream is self._stream:
+            stream.pending.events.add(run_ref=run.ref, cancel=runner_pb2.RunCancel())
+            stream.wake.set()
+
+    async def run(self) -> None:
+        """Keep a stream open forever; cancel the task to stop (open runs then fail)."""
+        while True:
+            opened = time.monotonic()
+            try:
+                await self._session()
+                self._note_failure("stream ended by the runner")
+            except grpc.aio.AioRpcError as e:
+                self._note_failure(f"{e.code().name}: {e.details()}")
+            except asyncio.InvalidStateError:
+                self._note_failure("stream finished")
+            except Exception as e:
+                log.exception("RunFlow stream failed")
+                self._note_failure(type(e).__name__)
+            if time.monotonic() - opened >= self._backoff.cap_s:
+                self._backoff.reset()
+            await asyncio.sleep(self._backoff.next_delay())
+
+    async def _session(self) -> None:
+        call = self._stub.RunFlow(metadata=self._metadata)
+        stream = _Stream(call)
+        try:
+            await call.wait_for_connection()
+            self._stream = stream
+            if self._last_error:
+                log.info("RunFlow stream to the runner is up again")
+                self._last_error = ""
+            reader = asyncio.create_task(self._read(stream), name="edge-runflow-reader")
+            writer = asyncio.create_task(self._write(stream), name="edge-runflow-writer")
+            try:
+                done, _ = await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                reader.cancel()
+                writer.cancel()
+                await asyncio.gather(reader, writer, return_exceptions=True)
+            # Re-raise what ended the stream; the reader's error (the call's status) says most.
+            (reader if reader in done else writer).result()
+        finally:
+            if self._stream is stream:
+                self._stream = None
+            call.cancel()
+            _fail_open_runs(stream)
+
+    async def _write(self, stream: _Stream) -> None:
+        while True:
+            await stream.wake.wait()
+            stream.wake.clear()
+            batch, stream.pending = stream.pending, runner_pb2.RunFlowRequest()
+            await stream.call.write(batch)
+
+    async def _read(self, stream: _Stream) -> None:
+        runs = stream.runs
+        while True:
+            response = await stream.call.read()
+            if response is grpc.aio.EOF:
+                return
+            self._backoff.reset()
+            for event in response.events:
+                run = runs.get(event.run_ref)
+                if run is None:
+                    continue  # cancelled, or already answered: its later events are not needed
+                kind = event.WhichOneof("event")
+                if kind == "accepted":
+                    run.run_id = event.accepted.run_id
+                elif kind == "callback" or kind == "outcome":
+                    del runs[event.run_ref]
+                    if not run.result.done():
+                        run.result.set_result(getattr(event, kind))
+
+    def _note_failure(self, what: str) -> None:
+        if what != self._last_error:
+            log.warning("RunFlow stream to the runner down (%s); retrying", what)
+            self._last_error = what
+
+
+def _fail_open_runs(stream: _Stream) -> None:
+    runs = list(stream.runs.values())
+    stream.runs.clear()
+    for run in runs:
+        if not run.result.done():
+            run.result.set_exception(RunnerUnavailable() if run.run_id is None else RunLost())

@@ -1,0 +1,306 @@
+"""Fake control-plane servicers on real loopback gRPC servers, and test data, for edge tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+import httpx
+
+from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
+from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
+from boomerang.v1 import resources_pb2
+from boomerang.v1 import runner_service_pb2 as runner_pb2
+from boomerang.v1 import runner_service_pb2_grpc as runner_grpc
+
+API_KEY = "test-installation-key"
+EPOCH = "epoch-1"
+SIGNATURE = "a" * 52
+OTHER_SIGNATURE = "b" * 52
+
+COMPANY = "acme"
+OTHER_COMPANY = "globex"
+ENV_UK = "01envuk0000000000000000000"
+ENV_DE = "01envde0000000000000000000"
+ENV_GLOBEX = "01envgl0000000000000000000"
+
+# Callback ids (26 characters, lowercase, like ULIDs), one per runner behaviour.
+CB_OK = "01cbok00000000000000000000"
+CB_FAIL = "01cbfail000000000000000000"
+CB_NOCB = "01cbnocb000000000000000000"
+CB_SLOW = "01cbslow000000000000000000"
+CB_BREAK = "01cbbreak00000000000000000"
+CB_UNDEPLOYED = "01cbundep00000000000000000"
+CB_DISABLED = "01cbdisab00000000000000000"
+CB_NEW = "01cbnew0000000000000000000"
+
+SLOW_TIMEOUT_MS = 300
+
+
+def digest(signature: str) -> bytes:
+    return hashlib.sha256(signature.encode()).digest()
+
+
+def deployment(version: str, env: str = "", enabled: bool = True) -> sync_pb2.DeploymentRecord:
+    return sync_pb2.DeploymentRecord(environment_id=env, version_id=version, enabled=enabled)
+
+
+def callback(
+    cb_id: str,
+    *deployments: sync_pb2.DeploymentRecord,
+    timeout_ms: int = 5000,
+    signature: str = SIGNATURE,
+    company: str = COMPANY,
+    content_type: str = "application/json",
+) -> sync_pb2.CallbackRecord:
+    return sync_pb2.CallbackRecord(
+        id=cb_id,
+        company=company,
+        flow_id=f"flow-{cb_id}",
+        signature_digests=[digest(signature)],
+        content_type=content_type,
+        timeout_ms=timeout_ms,
+        deployments=deployments,
+    )
+
+
+def snapshot(revision: int = 1) -> sync_pb2.SyncCallbacksResponse:
+    return sync_pb2.SyncCallbacksResponse(
+        epoch=EPOCH,
+        revision=revision,
+        snapshot=True,
+        callbacks=[
+            callback(
+                CB_OK,
+                deployment("v-ok"),
+                deployment("v-ok-uk", ENV_UK),
+                content_type="application/vnd.acme+json",
+            ),
+            callback(CB_FAIL, deployment("v-fail")),
+            callback(CB_NOCB, deployment("v-nocb")),
+            callback(CB_SLOW, deployment("v-slow"), timeout_ms=SLOW_TIMEOUT_MS),
+            callback(CB_BREAK, deployment("v-break")),
+            callback(CB_UNDEPLOYED, deployment("v-ok", ENV_UK)),
+            callback(CB_DISABLED, deployment("v-ok", enabled=False)),
+        ],
+        environments=[
+            sync_pb2.EnvironmentRecord(id=ENV_UK, company=COMPANY, url_prefix="uk"),
+            sync_pb2.EnvironmentRecord(id=ENV_DE, company=COMPANY, url_prefix="de"),
+            sync_pb2.EnvironmentRecord(id=ENV_GLOBEX, company=OTHER_COMPANY, url_prefix="eu"),
+        ],
+    )
+
+
+def callback_url(
+    callback_id: str, prefix: str | None = None, *, company: str = COMPANY, **query: str
+) -> str:
+    path = f"/api/v1/{company}/{callback_id}" + (f"/{prefix}" if prefix else "")
+    return str(httpx.URL(path, params=query))
+
+
+def signed(callback_id: str, prefix: str | None = None, **query: str) -> str:
+    """A callback URL with the right signature in the query."""
+    return callback_url(callback_id, prefix, patchworks_signature=SIGNATURE, **query)
+
+
+def _authorized(context: grpc.aio.ServicerContext) -> bool:
+    metadata = dict(context.invocation_metadata() or ())
+    return metadata.get("authorization") == f"Bearer {API_KEY}"
+
+
+class FakeSync(sync_grpc.CallbackSyncServiceServicer):
+    """Answers hello with `first` (a snapshot by default), then sends what `push` is given."""
+
+    def __init__(self) -> None:
+        self.first: sync_pb2.SyncCallbacksResponse = snapshot()
+        #: Set to hold back the first message (an edge that is connected but not in sync).
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.hellos: list[sync_pb2.SyncHello] = []
+        self.acks: list[tuple[str, int]] = []
+        #: Streams refused for a missing or wrong API key.
+        self.rejected = 0
+        self._streams: list[tuple[asyncio.Queue, grpc.aio.ServicerContext]] = []
+
+    async def SyncCallbacks(self, request_iterator, context):
+        if not _authorized(context):
+            self.rejected += 1
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad key")
+        first = await context.read()
+        if first.WhichOneof("message") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello first")
+        self.hellos.append(first.hello)
+        queue: asyncio.Queue = asyncio.Queue()
+        entry = (queue, context)
+        self._streams.append(entry)
+        acks = asyncio.create_task(self._read_acks(context))
+        try:
+            await self.gate.wait()
+            await context.write(self.first)
+            while True:
+                message = await queue.get()
+                if isinstance(message, grpc.StatusCode):
+                    await context.abort(message, "reset by test")
+                await context.write(message)
+        finally:
+            acks.cancel()
+            self._streams.remove(entry)
+
+    async def _read_acks(self, context: grpc.aio.ServicerContext) -> None:
+        while True:
+            request = await context.read()
+            if request is grpc.aio.EOF:
+                return
+            self.acks.append((request.ack.epoch, request.ack.revision))
+
+    def push(self, message: sync_pb2.SyncCallbacksResponse) -> None:
+        for queue, _ in self._streams:
+            queue.put_nowait(message)
+
+    def reset(self, code: grpc.StatusCode = grpc.StatusCode.RESOURCE_EXHAUSTED) -> None:
+        for queue, _ in self._streams:
+            queue.put_nowait(code)
+
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+
+@dataclass
+class FakeRunner(runner_grpc.RunnerServiceServicer):
+    """Plays a run according to the start's version id:
+
+    v-ok*   accepted + callback (201, x-extra header, body naming the version), later outcome
+    v-fail  accepted, outcome FAILED (flow_failed)
+    v-nocb  accepted, outcome SUCCEEDED (no_callback)
+    v-slow  accepted, then nothing until cancelled
+    v-break accepted, then the whole stream fails
+    other   accepted with no run id, outcome FAILED (version_not_found)
+    """
+
+    starts: list[runner_pb2.RunStart] = field(default_factory=list)
+    cancels: list[int] = field(default_factory=list)
+    #: run_ref -> run id, for every accepted run.
+    run_ids: dict[int, str] = field(default_factory=dict)
+    #: Events per RunFlowRequest received (to see the batching).
+    batch_sizes: list[int] = field(default_factory=list)
+    streams_opened: int = 0
+    _n: int = 0
+
+    async def RunFlow(self, request_iterator, context):
+        if not _authorized(context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad key")
+        self.streams_opened += 1
+        out: asyncio.Queue = asyncio.Queue()
+
+        async def writer() -> None:
+            while True:
+                events = await out.get()
+                await context.write(runner_pb2.RunFlowResponse(events=events))
+
+        writing = asyncio.create_task(writer())
+        try:
+            while True:
+                request = await context.read()
+                if request is grpc.aio.EOF:
+                    return
+                self.batch_sizes.append(len(request.events))
+                for event in request.events:
+                    if event.WhichOneof("event") == "cancel":
+                        self.cancels.append(event.run_ref)
+                        continue
+                    if self._play(event.run_ref, event.start, out) == "break":
+                        await asyncio.sleep(0.05)  # let `accepted` go out first
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, "runner crashed")
+        finally:
+            writing.cancel()
+
+    def _play(self, ref: int, start: runner_pb2.RunStart, out: asyncio.Queue) -> str:
+        self.starts.append(start)
+        version = start.version_id
+        self._n += 1
+        run_id = f"run-{self._n}"
+        known = version.startswith("v-ok") or version in ("v-fail", "v-nocb", "v-slow", "v-break")
+        accepted = runner_pb2.RunFlowServerEvent(
+            run_ref=ref, accepted=runner_pb2.RunAccepted(run_id=run_id if known else "")
+        )
+        if known:
+            self.run_ids[ref] = run_id
+        if version.startswith("v-ok"):
+            body = json.dumps([{"version": version, "body": start.body.decode()}]).encode()
+            cb = runner_pb2.RunCallback(
+                status_code=201,
+                headers=[
+                    runner_pb2.HttpHeader(name="x-extra", value="yes"),
+                    runner_pb2.HttpHeader(name="content-length", value="999"),
+                    runner_pb2.HttpHeader(name="x-evil", value="a\r\nset-cookie: x=1"),
+                ],
+                body=body,
+            )
+            out.put_nowait([accepted, runner_pb2.RunFlowServerEvent(run_ref=ref, callback=cb)])
+            out.put_nowait([outcome(ref, resources_pb2.RUN_STATUS_SUCCEEDED)])
+        elif version == "v-fail":
+            out.put_nowait([accepted, outcome(ref, resources_pb2.RUN_STATUS_FAILED, "flow_failed")])
+        elif version == "v-nocb":
+            out.put_nowait(
+                [accepted, outcome(ref, resources_pb2.RUN_STATUS_SUCCEEDED, "no_callback")]
+            )
+        elif version in ("v-slow", "v-break"):
+            out.put_nowait([accepted])
+            return "break" if version == "v-break" else ""
+        else:
+            out.put_nowait(
+                [accepted, outcome(ref, resources_pb2.RUN_STATUS_FAILED, "version_not_found")]
+            )
+        return ""
+
+
+def outcome(ref: int, status: int, reason: str = "") -> runner_pb2.RunFlowServerEvent:
+    return runner_pb2.RunFlowServerEvent(
+        run_ref=ref, outcome=runner_pb2.RunOutcome(status=status, reason=reason, error="x")
+    )
+
+
+@contextlib.asynccontextmanager
+async def grpc_server(sync: FakeSync | None = None, runner: FakeRunner | None = None):
+    """A real grpc.aio server on a free loopback port; yields its target."""
+    server = grpc.aio.server()
+    if sync is not None:
+        sync_grpc.add_CallbackSyncServiceServicer_to_server(sync, server)
+    if runner is not None:
+        runner_grpc.add_RunnerServiceServicer_to_server(runner, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(grace=None)
+
+
+def dead_target() -> str:
+    """A loopback address where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+async def wait_for(predicate: Callable[[], bool | Awaitable[bool]], within_s: float = 5.0) -> None:
+    """Poll `predicate` until true; fails after `within_s` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        result = predicate()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.backoff import Backoff
+from edge.config import EdgeSettings
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = EdgeSettings.from_env({"BOOMERANG_API_KEY": "k", "EDGE_STATE_DIR": str(tmp_path)})
+    assert (s.host, s.port) == ("127.0.0.1", 8080)
+    assert s.control_plane_target == s.runner_target == "127.0.0.1:50051"
+    assert (s.max_body_bytes, s.staleness_limit_s) == (1024 * 1024, 0.0)
+    assert s.lkg_path == tmp_path / "lkg.binpb"
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    s = EdgeSettings.from_env(
+        {
+            "BOOMERANG_API_KEY": "k",
+            "EDGE_ID": "edge-7",
+            "EDGE_HOST": "0.0.0.0",
+            "EDGE_PORT": "9000",
+            "BOOMERANG_CONTROL_PLANE": "cp:1",
+            "BOOMERANG_RUNNER": "runner:2",
+            "EDGE_STATE_DIR": str(tmp_path),
+            "EDGE_MAX_BODY_BYTES": "10",
+            "EDGE_STALENESS_LIMIT_S": "2.5",
+        }
+    )
+    assert s == EdgeSettings(
+        api_key="k",
+        edge_id="edge-7",
+        host="0.0.0.0",
+        port=9000,
+        control_plane_target="cp:1",
+        runner_target="runner:2",
+        state_dir=tmp_path,
+        max_body_bytes=10,
+        staleness_limit_s=2.5,
+    )
+
+
+def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
+    env = {"BOOMERANG_API_KEY": "k", "EDGE_STATE_DIR": str(tmp_path / "state")}
+    first = EdgeSettings.from_env(env).edge_id
+    assert first and EdgeSettings.from_env(env).edge_id == first
+    assert (tmp_path / "state" / "edge_id").read_text().strip() == first
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "BOOMERANG_API_KEY"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_PORT": "http"}, "EDGE_PORT"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_PORT": "70000"}, "EDGE_PORT"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_STALENESS_LIMIT_S": "-1"}, "EDGE_STALENESS_LIMIT_S"),
+    ],
+)
+def test_bad_settings_name_the_variable(tmp_path: Path, env, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        EdgeSettings.from_env({"EDGE_ID": "e", "EDGE_STATE_DIR": str(tmp_path), **env})
+
+
+def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:
+    top = Backoff(base_s=0.1, cap_s=5.0, rand=lambda: 1.0)
+    assert [round(top.next_delay(), 3) for _ in range(8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5, 5]
+    top.reset()
+    assert top.next_delay() == pytest.approx(0.1)
+    assert Backoff(rand=lambda: 0.0).next_delay() == 0.0
