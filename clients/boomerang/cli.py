@@ -1,0 +1,330 @@
+"""The `boomerang` command: the SDK, one subcommand per RPC, grouped by resource.
+
+    boomerang companies create --slug acme --name Acme
+    boomerang flows deploy FLOW_ID --environment ENV_ID | jq -r .deployment.version_id
+
+Results go to stdout as JSON (proto field names, every field present; lists as arrays). A failed
+call prints one line `error: CODE (REASON): message` and one line per field violation on stderr
+and exits 1; a usage error exits 2. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+from boomerang.sdk import BoomerangError, Client
+from boomerang.sdk.structs import message_dict
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+RUN_STATUSES = ("running", "responded", "succeeded", "failed", "timed_out")
+
+Handler = Callable[[Client, argparse.Namespace], Any]
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (e.g. an unreadable definition file): exit 2."""
+
+
+def read_definition(path: str) -> dict[str, Any]:
+    """A JSON object from `path` ("-" for stdin)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        doc = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(f"cannot read definition {path!r}: {err}") from err
+    if not isinstance(doc, dict):
+        raise UsageError(f'definition {path!r} must be a JSON object, e.g. {{"shapes": []}}')
+    return doc
+
+
+class Commands:
+    """Builds `<resource> <verb>` subparsers; each verb stores its handler as `handler`."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self._resources = parser.add_subparsers(dest="resource", metavar="RESOURCE", required=True)
+
+    def resource(self, name: str, help: str) -> argparse._SubParsersAction:
+        parser = self._resources.add_parser(name, help=help, description=help)
+        return parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+
+    @staticmethod
+    def verb(
+        verbs: argparse._SubParsersAction, name: str, help: str, handler: Handler
+    ) -> argparse.ArgumentParser:
+        parser = verbs.add_parser(name, help=help, description=help)
+        parser.set_defaults(handler=handler)
+        return parser
+
+
+def _environment(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--environment", default="", metavar="ENV_ID", help="VE id (default: default env)"
+    )
+
+
+def _companies(cmd: Commands) -> None:
+    v = cmd.resource("companies", "companies (tenants); need an installation-wide key")
+    p = cmd.verb(
+        v, "create", "create a company", lambda c, a: c.create_company(name=a.name, slug=a.slug)
+    )
+    p.add_argument("--slug", required=True)
+    p.add_argument("--name", required=True)
+    cmd.verb(v, "list", "list companies", lambda c, a: c.list_companies())
+    for verb, help, fn in (
+        ("get", "show a company", Client.get_company),
+        ("delete", "delete a company with everything it owns", Client.delete_company),
+    ):
+        cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.slug)).add_argument("slug")
+
+
+def _environments(cmd: Commands) -> None:
+    v = cmd.resource("environments", "virtual environments (VEs) of a company")
+    p = cmd.verb(
+        v,
+        "create",
+        "create a VE",
+        lambda c, a: c.create_environment(a.company, a.name, a.url_prefix),
+    )
+    p.add_argument("--company", required=True, help="company slug")
+    p.add_argument("--name", required=True)
+    p.add_argument("--url-prefix", required=True, help="last path segment of VE callback URLs")
+    p = cmd.verb(v, "list", "list a company's VEs", lambda c, a: c.list_environments(a.company))
+    p.add_argument("--company", required=True, help="company slug")
+    for verb, help, fn in (
+        ("get", "show a VE", Client.get_environment),
+        ("delete", "delete a VE (undeploy its flows first)", Client.delete_environment),
+    ):
+        cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+
+
+def _flows(cmd: Commands) -> None:
+    v = cmd.resource("flows", "process flows, their versions and deployments")
+    p = cmd.verb(
+        v,
+        "create",
+        "create a flow (draft 1)",
+        lambda c, a: c.create_flow(a.company, a.name, read_definition(a.file) if a.file else None),
+    )
+    p.add_argument("--company", required=True, help="company slug")
+    p.add_argument("--name", required=True)
+    p.add_argument("--file", help="initial definition, a JSON file ('-' for stdin)")
+    p = cmd.verb(v, "list", "list a company's flows", lambda c, a: c.list_flows(a.company))
+    p.add_argument("--company", required=True, help="company slug")
+    for verb, help, fn in (
+        ("get", "show a flow", Client.get_flow),
+        (
+            "delete",
+            "delete a flow with its versions, deployments and callbacks",
+            Client.delete_flow,
+        ),
+        ("draft", "show the draft version", Client.get_draft),
+        ("versions", "list versions, newest first", Client.list_versions),
+        ("deployments", "list deployments", Client.list_deployments),
+    ):
+        cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+    p = cmd.verb(
+        v,
+        "update-draft",
+        "replace the draft's definition",
+        lambda c, a: c.update_draft(a.id, read_definition(a.file), a.number),
+    )
+    p.add_argument("id")
+    p.add_argument("--file", required=True, help="definition, a JSON file ('-' for stdin)")
+    p.add_argument("--number", type=int, default=0, help="fail unless this is still the draft")
+    p = cmd.verb(v, "version", "show one version", lambda c, a: c.get_version(a.id, a.number))
+    p.add_argument("id")
+    p.add_argument("number", type=int, help="version number (0 for the draft)")
+    p = cmd.verb(
+        v,
+        "deploy",
+        "deploy a version (the draft by default)",
+        lambda c, a: c.deploy_version(a.id, a.number, a.environment, a.disabled),
+    )
+    p.add_argument("id")
+    p.add_argument("--number", type=int, default=0, help="version number (default: the draft)")
+    _environment(p)
+    p.add_argument("--disabled", action="store_true", help="leave the deployment disabled")
+    for verb, help, handler in (
+        (
+            "enable",
+            "enable a deployment",
+            lambda c, a: c.set_deployment_enabled(a.id, True, a.environment),
+        ),
+        (
+            "disable",
+            "disable a deployment (its callbacks answer 503)",
+            lambda c, a: c.set_deployment_enabled(a.id, False, a.environment),
+        ),
+        ("undeploy", "remove a deployment", lambda c, a: c.delete_deployment(a.id, a.environment)),
+    ):
+        p = cmd.verb(v, verb, help, handler)
+        p.add_argument("id")
+        _environment(p)
+
+
+def _callback_settings(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name")
+    p.add_argument("--content-type", help="json, xml, text or any MIME type")
+    p.add_argument("--timeout-ms", type=int, help="how long the caller waits for the callback")
+
+
+def _callbacks(cmd: Commands) -> None:
+    v = cmd.resource("callbacks", "callbacks: the secret URLs that run a flow")
+    p = cmd.verb(
+        v,
+        "create",
+        "create a callback",
+        lambda c, a: c.create_callback(
+            a.flow, a.name or "", a.content_type or "", a.timeout_ms or 0
+        ),
+    )
+    p.add_argument("--flow", required=True, metavar="FLOW_ID")
+    _callback_settings(p)
+    p = cmd.verb(
+        v, "list", "list a flow's callbacks (no signatures)", lambda c, a: c.list_callbacks(a.flow)
+    )
+    p.add_argument("--flow", required=True, metavar="FLOW_ID")
+    for verb, help, fn in (
+        ("get", "show a callback with its signature and URL", Client.get_callback),
+        ("delete", "delete a callback", Client.delete_callback),
+        ("regenerate", "replace the signature", Client.regenerate_signature),
+    ):
+        cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+    p = cmd.verb(
+        v,
+        "update",
+        "change the settings given",
+        lambda c, a: c.update_callback(
+            a.id, name=a.name, content_type=a.content_type, timeout_ms=a.timeout_ms
+        ),
+    )
+    p.add_argument("id")
+    _callback_settings(p)
+    p = cmd.verb(
+        v, "url", "show the URL (and a VE's)", lambda c, a: c.get_callback_url(a.id, a.environment)
+    )
+    p.add_argument("id")
+    _environment(p)
+
+
+def _keys(cmd: Commands) -> None:
+    v = cmd.resource("keys", "API keys")
+    p = cmd.verb(
+        v,
+        "create",
+        "create a key; its secret is shown once",
+        lambda c, a: c.create_api_key(a.name, a.company),
+    )
+    p.add_argument("--name", required=True)
+    p.add_argument("--company", default="", help="company slug (default: installation-wide)")
+    p = cmd.verb(v, "list", "list keys", lambda c, a: c.list_api_keys(a.company))
+    p.add_argument("--company", default="", help="only this company's keys")
+    cmd.verb(v, "revoke", "revoke a key", lambda c, a: c.revoke_api_key(a.id)).add_argument("id")
+
+
+def _runs(cmd: Commands) -> None:
+    v = cmd.resource("runs", "runs: the audit trail")
+    p = cmd.verb(
+        v,
+        "list",
+        "list a company's runs, newest first",
+        lambda c, a: c.list_runs(
+            a.company, a.flow, a.status, start_time_from=a.since, start_time_to=a.until
+        ),
+    )
+    p.add_argument("--company", required=True, help="company slug")
+    p.add_argument("--flow", default="", metavar="FLOW_ID")
+    p.add_argument("--status", choices=RUN_STATUSES)
+    p.add_argument("--since", type=datetime.fromisoformat, help="ISO 8601 time (UTC if naive)")
+    p.add_argument("--until", type=datetime.fromisoformat, help="ISO 8601 time (UTC if naive)")
+    cmd.verb(v, "get", "show a run with its shape log", lambda c, a: c.get_run(a.id)).add_argument(
+        "id"
+    )
+
+
+def _edges(cmd: Commands) -> None:
+    v = cmd.resource("edges", "edges and the change revision each applied")
+    cmd.verb(v, "list", "list edges (needs an installation-wide key)", lambda c, a: c.list_edges())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boomerang", description="Manage a Boomerang control plane. Output is JSON."
+    )
+    parser.add_argument(
+        "--target",
+        default=os.environ.get("BOOMERANG_TARGET", DEFAULT_TARGET),
+        help=f"control plane host:port (env BOOMERANG_TARGET; default {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("BOOMERANG_API_KEY", ""),
+        help="API key (env BOOMERANG_API_KEY)",
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    parser.add_argument("--tls", action="store_true", help="connect over TLS")
+    cmd = Commands(parser)
+    for add in (_companies, _environments, _flows, _callbacks, _keys, _runs, _edges):
+        add(cmd)
+    return parser
+
+
+def render(result: Message | Iterable[Message] | None) -> str | None:
+    """JSON text of a message, or of a list of messages; None for no result (deletes)."""
+    if result is None:
+        return None
+    if isinstance(result, Message):
+        data: Any = message_dict(result)
+    else:
+        data = [message_dict(m) for m in result]
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def error_lines(err: BoomerangError) -> list[str]:
+    return [
+        f"error: {err}",
+        *(f"  {field}: {description}" for field, description in err.field_violations),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with Client(args.target, args.api_key, timeout=args.timeout, secure=args.tls) as client:
+            # Lists are generators: consume them here, so every failure is caught below.
+            output = render(args.handler(client, args))
+    except BoomerangError as err:
+        print("\n".join(error_lines(err)), file=sys.stderr)
+        return 1
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a bug or a local failure: still one line, never a traceback
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    if output is not None:
+        _print(output)
+    return 0
+
+
+def _print(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # The reader left (`| head`): silence the interpreter's own flush at exit as well.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

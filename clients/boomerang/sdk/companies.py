@@ -1,0 +1,46 @@
+"""Companies (tenants) and their virtual environments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from boomerang.sdk.transport import Transport
+from boomerang.v1 import company_service_pb2 as cs
+from boomerang.v1 import environment_service_pb2 as es
+from boomerang.v1 import resources_pb2 as r
+
+
+class CompanyMethods(Transport):
+    def create_company(self, *, name: str, slug: str) -> r.Company:
+        """Needs an installation-wide key. AlreadyExists (SLUG_TAKEN), InvalidArgument."""
+        request = cs.CreateCompanyRequest(name=name, slug=slug)
+        return self._call(self._companies.CreateCompany, request).company
+
+    def get_company(self, slug: str) -> r.Company:
+        return self._call(self._companies.GetCompany, cs.GetCompanyRequest(slug=slug)).company
+
+    def list_companies(self, *, page_size: int = 0) -> Iterator[r.Company]:
+        """Every company the key may see, oldest first, fetched `page_size` at a time."""
+        request = cs.ListCompaniesRequest(page_size=page_size)
+        return self._pages(self._companies.ListCompanies, request, "companies")
+
+    def delete_company(self, slug: str) -> None:
+        """Deletes the company with everything it owns. Needs an installation-wide key."""
+        self._call(self._companies.DeleteCompany, cs.DeleteCompanyRequest(slug=slug))
+
+    def create_environment(self, company: str, name: str, url_prefix: str) -> r.Environment:
+        """AlreadyExists (URL_PREFIX_TAKEN), InvalidArgument, NotFound (company)."""
+        request = es.CreateEnvironmentRequest(company=company, name=name, url_prefix=url_prefix)
+        return self._call(self._environments.CreateEnvironment, request).environment
+
+    def get_environment(self, id: str) -> r.Environment:
+        request = es.GetEnvironmentRequest(id=id)
+        return self._call(self._environments.GetEnvironment, request).environment
+
+    def list_environments(self, company: str, *, page_size: int = 0) -> Iterator[r.Environment]:
+        request = es.ListEnvironmentsRequest(company=company, page_size=page_size)
+        return self._pages(self._environments.ListEnvironments, request, "environments")
+
+    def delete_environment(self, id: str) -> None:
+        """FailedPrecondition (ENVIRONMENT_IN_USE) while a flow is deployed to it."""
+        self._call(self._environments.DeleteEnvironment, es.DeleteEnvironmentRequest(id=id))
