@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+# Everything is installed into .venv from pyproject.toml, pinned by constraints.txt.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint gen check-gen bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Starts the control plane and the edge on SQLite with a demo callback, and prints its URL.
+run: install
+	$(PY) scripts/run.py
+
+## Every test: unit, store and API on SQLite and PostgreSQL, sync, runner, edge, end to end.
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/buf lint
+	$(VENV)/bin/buf format --diff --exit-code
+
+## Regenerates clients/boomerang/v1 from proto/.
+gen: install
+	PYTHON=$(PY) scripts/gen_proto.sh
+
+## Fails when the checked-in generated code differs from what proto/ generates.
+check-gen: gen
+	git diff --exit-code -- clients/boomerang/v1 || \
+	  (echo "generated code is stale: run 'make gen' and commit" >&2; exit 1)
+	test -z "$$(git status --porcelain -- clients/boomerang/v1)" || \
+	  (echo "untracked generated files: run 'make gen' and commit" >&2; exit 1)
+
+bench: install
+	$(PY) bench/callback_path.py
+
+clean:
+	rm -rf $(VENV) .boomerang .pytest_cache .ruff_cache

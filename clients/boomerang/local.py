@@ -1,0 +1,183 @@
+"""A local Boomerang: the control plane and the edge as child processes on loopback.
+
+Used by `make run` (with the demo callback), by the end-to-end tests and by the benchmarks, so
+all three start the product the same way a user does: `python -m control_plane serve` and
+`python -m edge`, configured only through their environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path
+    admin_key: str
+    database_url: str = ""
+    control_port: int = 0
+    edge_port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the children's output goes (inherit the terminal when None).
+    log_dir: Path | None = None
+    # Run the runner as its own process (role "runner") instead of inside the control plane.
+    separate_runner: bool = False
+    runner_port: int = 0
+    control: subprocess.Popen | None = None
+    runner: subprocess.Popen | None = None
+    edge: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = self.database_url or f"sqlite:///{self.state_dir / 'boomerang.db'}"
+        self.control_port = self.control_port or free_port()
+        self.edge_port = self.edge_port or free_port()
+        self.runner_port = self.runner_port or (free_port() if self.separate_runner else 0)
+
+    @property
+    def control_target(self) -> str:
+        return f"127.0.0.1:{self.control_port}"
+
+    @property
+    def runner_target(self) -> str:
+        return f"127.0.0.1:{self.runner_port}" if self.separate_runner else self.control_target
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            BOOMERANG_LISTEN=self.control_target,
+            BOOMERANG_ADMIN_KEY=self.admin_key,
+            BOOMERANG_PUBLIC_BASE_URL=self.edge_url,
+            BOOMERANG_CONTROL_PLANE=self.control_target,
+            BOOMERANG_RUNNER=self.runner_target,
+            BOOMERANG_API_KEY=self.admin_key,
+            EDGE_HOST="127.0.0.1",
+            EDGE_PORT=str(self.edge_port),
+            EDGE_STATE_DIR=str(self.state_dir / "edge"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        command = [sys.executable, *args]
+        full_env = {**self._env(), **(env or {})}
+        if self.log_dir is None:
+            return subprocess.Popen(command, env=full_env)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The child holds its own descriptor; the parent's closes when this block ends.
+        with open(self.log_dir / f"{name}.log", "ab") as out:
+            return subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "control_plane", "migrate"],
+            env=self._env(),
+            check=True,
+            stdout=subprocess.DEVNULL if self.log_dir else None,
+        )
+
+    def start_control_plane(self, timeout: float = 30.0) -> None:
+        role = "control" if self.separate_runner else "all"
+        self.control = self._spawn(
+            "control-plane", ["-m", "control_plane", "serve", "--migrate", "--role", role]
+        )
+        self._wait_healthy(self.control, "control plane", self.control_target, timeout)
+
+    def start_runner(self, timeout: float = 30.0) -> None:
+        """The runner role as its own process (needs a migrated database: start it second)."""
+        env = {"BOOMERANG_LISTEN": self.runner_target}
+        self.runner = self._spawn(
+            "runner", ["-m", "control_plane", "serve", "--role", "runner"], env
+        )
+        self._wait_healthy(self.runner, "runner", self.runner_target, timeout)
+
+    def _wait_healthy(
+        self, process: subprocess.Popen, name: str, target: str, timeout: float
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                self._check_alive(process, name)
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the {name} did not become healthy")
+                time.sleep(0.05)
+
+    def start_edge(self, timeout: float = 30.0, ready: bool = True) -> None:
+        """Starts the edge; waits for /readyz (or only /healthz when `ready` is False)."""
+        self.edge = self._spawn("edge", ["-m", "edge"])
+        path = "/readyz" if ready else "/healthz"
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive(self.edge, "edge")
+            try:
+                with urllib.request.urlopen(self.edge_url + path, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the edge did not answer {path}")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _check_alive(process: subprocess.Popen | None, name: str) -> None:
+        if process is None or process.poll() is not None:
+            code = None if process is None else process.returncode
+            raise RuntimeError(f"the {name} exited (code {code}); see its log")
+
+    @staticmethod
+    def _stop(process: subprocess.Popen | None, sig: int) -> None:
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop_edge(self, kill: bool = False) -> None:
+        self._stop(self.edge, signal.SIGKILL if kill else signal.SIGTERM)
+
+    def stop_control_plane(self, kill: bool = False) -> None:
+        self._stop(self.control, signal.SIGKILL if kill else signal.SIGTERM)
+
+    def stop_runner(self, kill: bool = False) -> None:
+        self._stop(self.runner, signal.SIGKILL if kill else signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.stop_edge()
+        self.stop_runner()
+        self.stop_control_plane()
