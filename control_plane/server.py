@@ -43,6 +43,19 @@ from control_plane.sync.service import CallbackSyncServicer
 
 log = logging.getLogger(__name__)
 
+SERVER_OPTIONS = [
+    # Two processes on one port would split edges between them unnoticed.
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 16 << 20),
+    ("grpc.max_send_message_length", 64 << 20),  # snapshots for large installations
+    # Edges ping every 20 s on idle streams (edge/app.py); accept that instead of GOAWAY.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # And notice a vanished edge so its stream (and ListEdges) reflect it.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
 
 def _name(module, service: str) -> str:
     return module.DESCRIPTOR.services_by_name[service].full_name
@@ -57,9 +70,7 @@ class ControlPlane:
         self.feed = ChangeFeed(settings.feed_poll_s)
         self.runtime = Runtime(settings, self.executor, on_write=self.feed.notify)
         self.recorder = RunRecorder(self.runtime)
-        self.server = grpc.aio.server(
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 16 << 20)]
-        )
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
         self.port = 0
 

@@ -28,6 +28,17 @@ from edge.sync_client import SyncClient
 
 #: One line per request: path only, never the query string (it may hold the signature).
 access_log = logging.getLogger("edge.access")
+
+# Both streams are long-lived and may sit idle for hours: keepalive pings notice a dead peer
+# (a half-open TCP connection) within ~30 s, so the edge reconnects, and its staleness clock
+# starts, instead of trusting a stream that will never deliver again. The control plane allows
+# pings this often (control_plane/server.py). Snapshots can be large: allow 64 MiB messages.
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_receive_message_length", 64 << 20),
+]
 log = logging.getLogger(__name__)
 
 SYNC_TASK = "edge-sync"
@@ -151,7 +162,9 @@ async def _open(app: EdgeApp) -> None:
             loaded.state.revision,
         )
 
-    ctx.control_plane_channel = grpc.aio.insecure_channel(settings.control_plane_target)
+    ctx.control_plane_channel = grpc.aio.insecure_channel(
+        settings.control_plane_target, options=CHANNEL_OPTIONS
+    )
     ctx.sync = SyncClient(
         ctx.control_plane_channel,
         api_key=settings.api_key,
@@ -161,7 +174,7 @@ async def _open(app: EdgeApp) -> None:
     )
     ctx.sync_task = asyncio.create_task(ctx.sync.run(), name=SYNC_TASK)
 
-    ctx.runner_channel = grpc.aio.insecure_channel(settings.runner_target)
+    ctx.runner_channel = grpc.aio.insecure_channel(settings.runner_target, options=CHANNEL_OPTIONS)
     ctx.runner = RunFlowClient(ctx.runner_channel, api_key=settings.api_key)
     ctx.runflow_task = asyncio.create_task(ctx.runner.run(), name=RUNFLOW_TASK)
 
