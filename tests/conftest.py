@@ -1,9 +1,10 @@
 """Shared fixtures: the database backends and an in-process control plane on port 0.
 
 Store and API tests run once per backend. PostgreSQL comes from BOOMERANG_TEST_POSTGRES_URL
-(default postgres://postgres@127.0.0.1:5432/test). Where it is unreachable the PostgreSQL variants
-skip with the reason, except under CI (CI=true) or BOOMERANG_REQUIRE_POSTGRES=1, where they fail:
-CI must prove both backends.
+(default postgres://postgres@127.0.0.1:5432/test); each test session works in a schema of its
+own (dropped at the end), so two suites running at once never see each other's rows. Where
+PostgreSQL is unreachable its variants skip with the reason, except under CI (CI=true) or
+BOOMERANG_REQUIRE_POSTGRES=1, where they fail: CI must prove both backends.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import grpc
 import peewee
 import pytest
+from playhouse.db_url import parse
 
 from control_plane.config import Settings
 from control_plane.domain.api_keys import ensure_admin_key
@@ -32,14 +34,17 @@ ADMIN_KEY = "bmk_test-admin-key-0123456789abcdefghijklmnopqrstu"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _postgres_reachable() -> str:
-    try:
-        probe = peewee.PostgresqlDatabase(None)
-        from playhouse.db_url import parse
+SCHEMA = f"boomerang_test_{os.getpid()}"
+_schema_ready: list[str] = []  # "" once created; the reason when PostgreSQL is unreachable
 
-        probe.init(**parse(POSTGRES_URL))
-        probe.connect()
-        probe.close()
+
+def _postgres(statement: str) -> str:
+    """Runs one statement on the PostgreSQL server; returns "" or why it could not."""
+    try:
+        db = peewee.PostgresqlDatabase(None)
+        db.init(**parse(POSTGRES_URL))
+        with db.connection_context():
+            db.execute_sql(statement)
         return ""
     except Exception as e:  # any failure to connect is reported as the reason
         return f"PostgreSQL at {POSTGRES_URL} is unreachable: {e}"
@@ -48,12 +53,20 @@ def _postgres_reachable() -> str:
 def database_url(backend: str, tmp_path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path}/boomerang.db"
-    reason = _postgres_reachable()
+    if not _schema_ready:
+        _schema_ready.append(_postgres(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    reason = _schema_ready[0]
     if reason:
         if REQUIRE_POSTGRES:
             pytest.fail(reason + " (required under CI)")
         pytest.skip(reason)
-    return POSTGRES_URL
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{SCHEMA}"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _schema_ready == [""]:
+        _postgres(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
 
 
 def fresh_schema(url: str) -> peewee.Database:
