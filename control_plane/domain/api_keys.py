@@ -10,7 +10,7 @@ from control_plane.domain import errors, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import digest, new_id
 from control_plane.domain.tenancy import Principal
-from control_plane.domain.validation import check_name, next_token, page, require_id
+from control_plane.domain.validation import check_name, page, paginate, require_id
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
 from control_plane.store.models import ApiKey, Company
@@ -28,7 +28,7 @@ def create_api_key(p: Principal, company_slug: str, name: str) -> tuple[ApiKey, 
     v.raise_if_any()
     with write_transaction():
         if company_slug:
-            company = tenancy.company(p, company_slug)
+            company = tenancy.company(p, company_slug, lock="FOR SHARE")
         else:
             p.require_admin()
             company = None
@@ -83,8 +83,7 @@ def list_api_keys(
         q = q.where(ApiKey.company == tenancy.company(p, company_slug))
     elif not p.is_admin:
         q = q.where(ApiKey.company == p.company_id)
-    rows = list(q.where(ApiKey.id > after).order_by(ApiKey.id).limit(limit))
-    return rows, next_token(rows, limit)
+    return paginate(q.where(ApiKey.id > after).order_by(ApiKey.id), limit)
 
 
 def revoke_api_key(p: Principal, key_id: str) -> ApiKey:

@@ -9,7 +9,7 @@ from control_plane.domain import errors, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import digest, new_id, new_signature
 from control_plane.domain.tenancy import Principal
-from control_plane.domain.validation import check_name, next_token, page
+from control_plane.domain.validation import check_name, page, paginate
 from control_plane.store.changes import record_change
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
@@ -67,7 +67,7 @@ def create_callback(p: Principal, flow_id: str, s: Settings) -> Callback:
     timeout_ms = _timeout(v, s.timeout_ms)
     v.raise_if_any()
     with write_transaction():
-        flow = tenancy.flow(p, flow_id)
+        flow = tenancy.flow(p, flow_id, lock="FOR SHARE")  # a concurrent DeleteFlow waits
         signature = new_signature()
         now = utcnow()
         cb = Callback.create(
@@ -94,14 +94,13 @@ def list_callbacks(
 ) -> tuple[list[Callback], str]:
     limit, after = page(page_size, page_token)
     flow = tenancy.flow(p, flow_id)
-    rows = list(
+    query = (
         Callback.select(Callback, Flow)
         .join(Flow)
         .where((Callback.flow == flow) & (Callback.id > after))
         .order_by(Callback.id)
-        .limit(limit)
     )
-    return rows, next_token(rows, limit)
+    return paginate(query, limit)
 
 
 def delete_callback(p: Principal, callback_id: str) -> None:

@@ -8,7 +8,7 @@ from control_plane.domain import errors, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import new_id
 from control_plane.domain.tenancy import Principal
-from control_plane.domain.validation import check_name, check_slug, next_token, page
+from control_plane.domain.validation import check_name, check_slug, page, paginate
 from control_plane.store.changes import record_change
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
@@ -34,11 +34,10 @@ def get_company(p: Principal, slug: str) -> Company:
 
 def list_companies(p: Principal, page_size: int, page_token: str) -> tuple[list[Company], str]:
     limit, after = page(page_size, page_token)
-    q = Company.select().where(Company.id > after).order_by(Company.id).limit(limit)
+    q = Company.select().where(Company.id > after).order_by(Company.id)
     if not p.is_admin:
         q = q.where(Company.id == p.company_id)
-    rows = list(q)
-    return rows, next_token(rows, limit)
+    return paginate(q, limit)
 
 
 def delete_company(p: Principal, slug: str) -> None:

@@ -8,7 +8,7 @@ from control_plane.domain import errors, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import new_id
 from control_plane.domain.tenancy import Principal
-from control_plane.domain.validation import check_name, check_slug, next_token, page
+from control_plane.domain.validation import check_name, check_slug, page, paginate
 from control_plane.store.changes import record_change
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
@@ -22,7 +22,7 @@ def create_environment(p: Principal, company_slug: str, name: str, url_prefix: s
     v.raise_if_any()
     try:
         with write_transaction():
-            company = tenancy.company(p, company_slug)
+            company = tenancy.company(p, company_slug, lock="FOR SHARE")
             env = Environment.create(
                 id=new_id(),
                 company=company,
@@ -47,18 +47,18 @@ def list_environments(
 ) -> tuple[list[Environment], str]:
     limit, after = page(page_size, page_token)
     company = tenancy.company(p, company_slug)
-    rows = list(
+    query = (
         Environment.select()
         .where((Environment.company == company) & (Environment.id > after))
         .order_by(Environment.id)
-        .limit(limit)
     )
-    return rows, next_token(rows, limit)
+    return paginate(query, limit)
 
 
 def delete_environment(p: Principal, env_id: str) -> None:
     with write_transaction():
-        env = tenancy.environment(p, env_id)
+        # Locked before the in-use check: deploys share-lock the environment (domain/flows.py).
+        env = tenancy.environment(p, env_id, lock="FOR UPDATE")
         if Deployment.select().where(Deployment.environment_id == env.id).exists():
             raise errors.failed_precondition(
                 "a flow is deployed to this environment; undeploy it first", "ENVIRONMENT_IN_USE"

@@ -14,7 +14,7 @@ from control_plane.domain import errors, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import new_id
 from control_plane.domain.tenancy import Principal
-from control_plane.domain.validation import check_name, next_token, page
+from control_plane.domain.validation import check_name, page, paginate
 from control_plane.engine import DEFAULT_DEFINITION, DefinitionError, validate_definition
 from control_plane.store.changes import record_change
 from control_plane.store.clock import utcnow
@@ -69,7 +69,8 @@ def _version(flow: Flow, number: int) -> FlowVersion:
 def _environment_id(p: Principal, flow: Flow, env_id: str) -> str:
     """Checks that a (possibly empty = default) environment id is one of the flow's company."""
     if env_id:
-        env = tenancy.environment(p, env_id, "environment_id")
+        # Share-locked: a concurrent DeleteEnvironment waits, then sees this deployment.
+        env = tenancy.environment(p, env_id, "environment_id", lock="FOR SHARE")
         if env.company_id != flow.company_id:
             raise errors.not_found(f"environment {env_id!r}", "ENVIRONMENT_NOT_FOUND")
     return env_id
@@ -83,7 +84,7 @@ def create_flow(
     v.raise_if_any()
     text, has_callback = _checked_definition(definition or DEFAULT_DEFINITION)
     with write_transaction():
-        company = tenancy.company(p, company_slug)
+        company = tenancy.company(p, company_slug, lock="FOR SHARE")
         now = utcnow()
         flow = Flow.create(id=new_id(), company=company, name=name, draft_number=1, created_at=now)
         draft = FlowVersion.create(
@@ -107,13 +108,8 @@ def list_flows(
 ) -> tuple[list[Flow], str]:
     limit, after = page(page_size, page_token)
     company = tenancy.company(p, company_slug)
-    rows = list(
-        Flow.select()
-        .where((Flow.company == company) & (Flow.id > after))
-        .order_by(Flow.id)
-        .limit(limit)
-    )
-    return rows, next_token(rows, limit)
+    query = Flow.select().where((Flow.company == company) & (Flow.id > after)).order_by(Flow.id)
+    return paginate(query, limit)
 
 
 def delete_flow(p: Principal, flow_id: str) -> None:
@@ -134,7 +130,8 @@ def update_draft(p: Principal, flow_id: str, definition: dict | None, number: in
         raise errors.invalid([("definition", "is required")], reason="INVALID_DEFINITION")
     text, has_callback = _checked_definition(definition)
     with write_transaction():
-        flow = tenancy.flow(p, flow_id)
+        # Locked: a concurrent deploy must not freeze the draft between this read and the save.
+        flow = tenancy.flow(p, flow_id, lock="FOR UPDATE")
         if number and number != flow.draft_number:
             _version(flow, number)  # NOT_FOUND if it never existed
             raise errors.failed_precondition(
@@ -167,7 +164,7 @@ def deploy_version(
 ) -> tuple[Deployment, VersionView, VersionView]:
     """Deploys a version (0: the draft) to an environment; returns (deployment, version, draft)."""
     with write_transaction():
-        flow = tenancy.flow(p, flow_id)
+        flow = tenancy.flow(p, flow_id, lock="FOR UPDATE")  # one deploy or draft edit at a time
         env_id = _environment_id(p, flow, env_id)
         version = _version(flow, number)
         now = utcnow()

@@ -6,7 +6,7 @@ import datetime as dt
 
 from control_plane.domain import errors, tenancy
 from control_plane.domain.tenancy import Principal
-from control_plane.domain.validation import next_token, page, require_id
+from control_plane.domain.validation import page, paginate, require_id
 from control_plane.store.models import Company, Run
 
 STATUSES = ("running", "responded", "succeeded", "failed", "timed_out")
@@ -38,8 +38,7 @@ def list_runs(
         q = q.where(Run.started_at < start_to)
     if before:
         q = q.where(Run.id < before)
-    rows = list(q.order_by(Run.id.desc()).limit(limit))
-    return rows, next_token(rows, limit)
+    return paginate(q.order_by(Run.id.desc()), limit)
 
 
 def get_run(p: Principal, run_id: str) -> tuple[Run, str]:

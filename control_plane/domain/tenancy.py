@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from control_plane.domain import errors
 from control_plane.domain.ids import digest
 from control_plane.domain.validation import require_id
+from control_plane.store.db import lock_rows
 from control_plane.store.models import ApiKey, Callback, Company, Environment, Flow
 
 
@@ -44,24 +45,29 @@ def authenticate(secret: str) -> Principal:
     return Principal(key_id=key.id, company_id=key.company_id)
 
 
-def company(p: Principal, slug: str) -> Company:
-    row = Company.get_or_none(Company.slug == slug) if slug else None
+# Each lookup below takes an optional row lock (`lock`: "FOR UPDATE" / "FOR SHARE", held until
+# commit on PostgreSQL) for writes that depend on the row staying as read; see db.lock_rows.
+
+
+def company(p: Principal, slug: str, lock: str = "") -> Company:
+    query = lock_rows(Company.select().where(Company.slug == slug), lock)
+    row = query.get_or_none() if slug else None
     if row is None or not p.can_see(row.id):
         raise errors.not_found(f"company {slug!r}", "COMPANY_NOT_FOUND")
     return row
 
 
-def environment(p: Principal, env_id: str, field_name: str = "id") -> Environment:
+def environment(p: Principal, env_id: str, field_name: str = "id", lock: str = "") -> Environment:
     require_id(field_name, env_id)
-    row = Environment.get_or_none(Environment.id == env_id)
+    row = lock_rows(Environment.select().where(Environment.id == env_id), lock).get_or_none()
     if row is None or not p.can_see(row.company_id):
         raise errors.not_found(f"environment {env_id!r}", "ENVIRONMENT_NOT_FOUND")
     return row
 
 
-def flow(p: Principal, flow_id: str, field_name: str = "flow_id") -> Flow:
+def flow(p: Principal, flow_id: str, field_name: str = "flow_id", lock: str = "") -> Flow:
     require_id(field_name, flow_id)
-    row = Flow.get_or_none(Flow.id == flow_id)
+    row = lock_rows(Flow.select().where(Flow.id == flow_id), lock).get_or_none()
     if row is None or not p.can_see(row.company_id):
         raise errors.not_found(f"flow {flow_id!r}", "FLOW_NOT_FOUND")
     return row

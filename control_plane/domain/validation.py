@@ -51,7 +51,14 @@ def page(page_size: int, page_token: str) -> tuple[int, str]:
     return (page_size or DEFAULT_PAGE_SIZE), after
 
 
-def next_token(items: list, limit: int, key: str = "id") -> str:
-    if len(items) < limit or not items:
-        return ""
-    return base64.urlsafe_b64encode(getattr(items[-1], key).encode()).decode()
+def paginate(query, limit: int) -> tuple[list, str]:
+    """Runs an ordered query for one page; the token is empty on the last page.
+
+    One row more than the page is read, so a page that happens to end the list says so instead
+    of sending the caller for an empty page.
+    """
+    rows = list(query.limit(limit + 1))
+    if len(rows) <= limit:
+        return rows, ""
+    rows = rows[:limit]
+    return rows, base64.urlsafe_b64encode(rows[-1].id.encode()).decode()

@@ -45,6 +45,16 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
+def lock_rows(query: peewee.Select, mode: str) -> peewee.Select:
+    """Locks the selected rows until commit ("FOR UPDATE" or "FOR SHARE") on PostgreSQL.
+
+    Under READ COMMITTED two writers can both read a parent row, then act on stale facts (edit a
+    draft a concurrent deploy just froze; create a callback under a flow being deleted). SQLite
+    needs nothing: BEGIN IMMEDIATE already lets one writer in at a time.
+    """
+    return query if is_sqlite() or not mode else query.for_update(mode)
+
+
 def write_transaction() -> AbstractContextManager[object]:
     """A transaction for writes.
 
