@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -9,6 +10,7 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import (
     api_key_service_pb2_grpc,
     callback_service_pb2_grpc,
@@ -19,6 +21,15 @@ from boomerang.v1 import (
     run_service_pb2_grpc,
     runner_service_pb2_grpc,
 )
+from boomerang.v1 import callback_service_pb2 as cbs
+from boomerang.v1 import company_service_pb2 as cs
+from boomerang.v1 import environment_service_pb2 as es
+from boomerang.v1 import flow_service_pb2 as fs
+from boomerang.v1 import run_service_pb2 as rs
+from control_plane.domain.ids import new_id
+from control_plane.store import models
+from control_plane.store.clock import utcnow
+from control_plane.store.db import database
 
 CALLBACK_FLOW = {
     "shapes": [
@@ -81,3 +92,124 @@ def failure(err: grpc.aio.AioRpcError) -> Failure:
             detail.Unpack(bad)
             fields = [v.field for v in bad.field_violations]
     return Failure(err.code(), reason, fields)
+
+
+async def outcome(call: Awaitable[object]) -> Failure:
+    """What a call ended with: its failure, or code OK (no reason, no fields) if it succeeded."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as err:
+        return failure(err)
+    return Failure(grpc.StatusCode.OK, "", [])
+
+
+# Stubs attribute -> the service it calls; "flows.GetFlow" names an RPC in tables of cases.
+SERVICES = {
+    "companies": cs.DESCRIPTOR.services_by_name["CompanyService"],
+    "environments": es.DESCRIPTOR.services_by_name["EnvironmentService"],
+    "flows": fs.DESCRIPTOR.services_by_name["FlowService"],
+    "callbacks": cbs.DESCRIPTOR.services_by_name["CallbackService"],
+    "keys": aks.DESCRIPTOR.services_by_name["ApiKeyService"],
+    "runs": rs.DESCRIPTOR.services_by_name["RunService"],
+}
+
+
+def every_rpc() -> set[str]:
+    """Every RPC of the management services, as "attribute.Method" names."""
+    return {f"{attr}.{m.name}" for attr, service in SERVICES.items() for m in service.methods}
+
+
+def method(stubs: Stubs, rpc: str) -> Callable[..., Awaitable[object]]:
+    """Resolves an RPC name such as "flows.GetFlow" to the stub method stubs.flows.GetFlow."""
+    attr, name = rpc.split(".")
+    return getattr(getattr(stubs, attr), name)
+
+
+def database_state() -> dict[str, list[tuple]]:
+    """Every row of every table, in a stable order: equal before and after means unchanged.
+
+    Runs on the calling thread's own connection (peewee connections are per thread).
+    """
+    database.connect(reuse_if_open=True)
+    return {
+        model.__name__: sorted(
+            (
+                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                for row in model.select().tuples()
+            ),
+            key=repr,
+        )
+        for model in models.ALL_MODELS
+    }
+
+
+def insert_run(company_id: str, flow_id: str, **fields: object) -> str:
+    """A run row as the runner would write it; returns its id."""
+    database.connect(reuse_if_open=True)
+    row = {
+        "id": new_id(),
+        "company": company_id,
+        "flow_id": flow_id,
+        "version_id": "",
+        "environment_id": "",
+        "callback_id": "",
+        "status": "succeeded",
+        "started_at": utcnow(),
+        "response_status": 200,
+        "error": "",
+        "shapes": "[]",
+        **fields,
+    }
+    models.Run.create(**row)
+    return row["id"]
+
+
+@dataclass
+class Tenant:
+    """One company's objects, as `build_tenant` made them."""
+
+    slug: str
+    company_id: str
+    env: str  # VE "live": flow version 2 deployed there
+    spare_env: str  # VE "spare": nothing deployed
+    flow: str  # versions: 1 deployed (default env), 2 deployed (live), 3 draft
+    callback: str
+    run: str
+    key_id: str  # a key scoped to this company
+    key: str
+
+
+async def build_tenant(s: Stubs, md: tuple[tuple[str, str], ...], slug: str) -> Tenant:
+    """A company with one of every object, created with an installation-wide key (`md`)."""
+    company = (
+        await s.companies.CreateCompany(cs.CreateCompanyRequest(name=slug, slug=slug), metadata=md)
+    ).company
+    envs = [
+        (
+            await s.environments.CreateEnvironment(
+                es.CreateEnvironmentRequest(company=slug, name=prefix, url_prefix=prefix),
+                metadata=md,
+            )
+        ).environment.id
+        for prefix in ("live", "spare")
+    ]
+    flow = (
+        await s.flows.CreateFlow(
+            fs.CreateFlowRequest(company=slug, name="stock", definition=struct(CALLBACK_FLOW)),
+            metadata=md,
+        )
+    ).flow.id
+    await s.flows.DeployVersion(fs.DeployVersionRequest(flow_id=flow), metadata=md)
+    await s.flows.DeployVersion(
+        fs.DeployVersionRequest(flow_id=flow, environment_id=envs[0]), metadata=md
+    )
+    callback = (
+        await s.callbacks.CreateCallback(cbs.CreateCallbackRequest(flow_id=flow), metadata=md)
+    ).callback.id
+    key = await s.keys.CreateApiKey(
+        aks.CreateApiKeyRequest(company=slug, name=f"{slug} key"), metadata=md
+    )
+    run = insert_run(company.id, flow, callback_id=callback)
+    return Tenant(
+        slug, company.id, envs[0], envs[1], flow, callback, run, key.api_key.id, key.secret
+    )
