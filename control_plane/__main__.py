@@ -3,6 +3,9 @@
 serve    runs the gRPC server (role from BOOMERANG_ROLE or --role); refuses to start on a
          database with pending migrations unless --migrate is given.
 migrate  applies pending migrations and exits.
+create-admin-key
+         makes a new installation-wide key and prints it: the way back in for an operator with
+         access to the database after every admin key was revoked or lost.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import sys
 
 from control_plane.config import Settings
-from control_plane.domain.api_keys import ensure_admin_key
+from control_plane.domain.api_keys import create_admin_key, ensure_admin_key
 from control_plane.store.db import open_database
 from control_plane.store.migrate import migrate, pending
 
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     sub.add_parser("migrate", help="apply pending migrations and exit")
+    sub.add_parser("create-admin-key", help="create and print a new installation-wide key")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -58,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command == "migrate":
         return _prepare(settings, run_migrations=True)
+    if args.command == "create-admin-key":
+        with open_database(settings.database_url).connection_context():
+            print(create_admin_key("created by create-admin-key"))
+        return 0
     if args.role:
         settings = dataclasses.replace(settings, role=args.role)
     code = _prepare(settings, run_migrations=args.migrate)

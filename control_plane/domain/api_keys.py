@@ -43,35 +43,37 @@ def create_api_key(p: Principal, company_slug: str, name: str) -> tuple[ApiKey, 
     return key, secret
 
 
-def ensure_admin_key(secret: str) -> tuple[ApiKey | None, str]:
-    """Makes sure an installation-wide key exists at start.
-
-    With `secret` (BOOMERANG_ADMIN_KEY) that exact key is registered if new. Without it, a key is
-    generated only when the installation has no usable installation-wide key; its secret is
-    returned so the caller can print it, once. Returns (key or None, secret or "").
-    """
+def create_admin_key(name: str, secret: str = "") -> str:
+    """Registers an installation-wide key (a new secret unless one is given); returns it."""
+    secret = secret or new_secret()
     with write_transaction():
-        if secret:
-            if ApiKey.get_or_none(ApiKey.secret_digest == digest(secret)) is not None:
-                return None, ""
-            return ApiKey.create(
-                id=new_id(),
-                company=None,
-                name="bootstrap admin (BOOMERANG_ADMIN_KEY)",
-                secret_digest=digest(secret),
-                created_at=utcnow(),
-            ), ""
-        usable = ApiKey.select().where(ApiKey.company.is_null() & ApiKey.revoked_at.is_null())
-        if usable.exists():
-            return None, ""
-        secret = new_secret()
-        return ApiKey.create(
+        ApiKey.create(
             id=new_id(),
             company=None,
-            name="bootstrap admin (generated)",
+            name=name,
             secret_digest=digest(secret),
             created_at=utcnow(),
-        ), secret
+        )
+    return secret
+
+
+def ensure_admin_key(secret: str) -> tuple[bool, str]:
+    """Makes sure an installation-wide key exists at start; returns (created, secret to show).
+
+    With `secret` (BOOMERANG_ADMIN_KEY) that exact key is registered if new; a revoked one stays
+    revoked (revocation must survive restarts). Without it, a key is generated only when the
+    installation has no usable installation-wide key, and its secret is returned so the caller
+    can print it, once.
+    """
+    if secret:
+        if ApiKey.get_or_none(ApiKey.secret_digest == digest(secret)) is not None:
+            return False, ""
+        create_admin_key("bootstrap admin (BOOMERANG_ADMIN_KEY)", secret)
+        return True, ""
+    usable = ApiKey.select().where(ApiKey.company.is_null() & ApiKey.revoked_at.is_null())
+    if usable.exists():
+        return False, ""
+    return True, create_admin_key("bootstrap admin (generated)")
 
 
 def list_api_keys(
