@@ -57,11 +57,13 @@ class RunnerServiceServicer:
         runner -> `callback`     as soon as the flow reaches its (first) callback shape; at most once.
         runner -> `outcome`      when the run ends; the last event of the run.
         The flow goes on after `callback`; `outcome` follows when it finishes. An edge that is no
-        longer interested (its caller left, or its timeout passed) may send `cancel`: the runner stops
-        waiting for the caller but lets the flow finish (the run's outcome is recorded). A start that
-        cannot run (unknown version) gets `accepted` with an empty run id and a failed `outcome`.
-        If the stream breaks, every open run of it is lost to the edge (the edge answers 503 for those
-        not yet accepted and 502 for those accepted); the runs themselves finish and are recorded.
+        longer interested (its caller left, or its timeout passed) may send `cancel`: the runner
+        sends no further events for that run_ref, and lets the flow finish (its outcome is recorded
+        in the run). A start that cannot run (unknown version) gets `accepted` with an empty run id
+        and a failed `outcome`. run_refs are per stream; a new stream starts afresh.
+        If the stream breaks, every open run of it is lost to the edge (the edge answers 503 for
+        runs not yet accepted and 502 for accepted ones); the runs themselves finish and are
+        recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
