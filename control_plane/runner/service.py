@@ -41,6 +41,8 @@ class _Outbox:
 
     def put(self, event: rs.RunFlowServerEvent) -> None:
         if event.run_ref in self.cancelled:
+            if event.HasField("outcome"):  # the run's last event: forget the ref
+                self.cancelled.discard(event.run_ref)
             return
         self.events.append(event)
         self.ready.set()
