@@ -28,6 +28,9 @@ class Settings:
     #: How often, in seconds, the change feed polls the database for revisions written by other
     #: replicas (changes made by this process are seen at once). (BOOMERANG_FEED_POLL_S)
     feed_poll_s: float = 0.2
+    #: Changes older than this many seconds are pruned from the change log; an edge that was
+    #: away longer resyncs from a snapshot. (BOOMERANG_CHANGE_RETENTION_S, default 7 days)
+    change_retention_s: float = 7 * 24 * 3600.0
     #: A run stopped after this many seconds is recorded as timed out. (BOOMERANG_MAX_RUN_S)
     max_run_s: float = 300.0
 
@@ -44,6 +47,7 @@ class Settings:
             db_threads=int(env.get("BOOMERANG_DB_THREADS", d.db_threads)),
             feed_poll_s=float(env.get("BOOMERANG_FEED_POLL_S", d.feed_poll_s)),
             max_run_s=float(env.get("BOOMERANG_MAX_RUN_S", d.max_run_s)),
+            change_retention_s=float(env.get("BOOMERANG_CHANGE_RETENTION_S", d.change_retention_s)),
         )
 
     def __post_init__(self) -> None:

@@ -67,7 +67,7 @@ class ControlPlane:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(settings.db_threads, thread_name_prefix="db")
-        self.feed = ChangeFeed(settings.feed_poll_s)
+        self.feed = ChangeFeed(settings.feed_poll_s, settings.change_retention_s)
         self.runtime = Runtime(settings, self.executor, on_write=self.feed.notify)
         self.recorder = RunRecorder(self.runtime)
         self.server = grpc.aio.server(options=SERVER_OPTIONS)

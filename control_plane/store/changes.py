@@ -7,9 +7,13 @@ in commit order, and a change is visible exactly when its revision is.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import peewee
+
 from control_plane.store.clock import utcnow
+from control_plane.store.db import write_transaction
 from control_plane.store.models import Change, RevisionCounter
 
 ENTITIES = ("callback", "environment", "flow")
@@ -52,3 +56,20 @@ def changes_since(revision: int, upto: int) -> list[Change]:
 def oldest_retained() -> int:
     """Lowest revision still in the log (0 when empty): continuity is provable from one below."""
     return Change.select(Change.revision).order_by(Change.revision).limit(1).scalar() or 0
+
+
+def prune(older_than: dt.datetime) -> int:
+    """Deletes a prefix of the log: changes recorded before `older_than`, but never the newest.
+
+    Keeping the newest row keeps `oldest_retained` meaningful (an empty log would prove nothing):
+    an edge whose revision is below the oldest row minus one gets a snapshot. Returns the number
+    of rows deleted.
+    """
+    newest = Change.select(peewee.fn.MAX(Change.revision)).scalar()
+    through = (
+        Change.select(peewee.fn.MAX(Change.revision)).where(Change.created_at < older_than).scalar()
+    )
+    if newest is None or through is None:
+        return 0
+    with write_transaction():
+        return Change.delete().where(Change.revision <= min(through, newest - 1)).execute()

@@ -9,10 +9,13 @@ last sent, so no backlog of notifications can build up.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from control_plane.store import changes
+from control_plane.store.clock import utcnow
 
 if TYPE_CHECKING:
     from control_plane.api.base import Runtime
@@ -20,9 +23,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+PRUNE_EVERY_S = 3600.0
+
+
 class ChangeFeed:
-    def __init__(self, poll_s: float) -> None:
+    def __init__(self, poll_s: float, retention_s: float) -> None:
         self.poll_s = poll_s
+        self.retention_s = retention_s
+        self._pruned_at = 0.0
         self.head: changes.Head | None = None
         self._kick = asyncio.Event()
         self._waiters: set[asyncio.Event] = set()
@@ -59,8 +67,25 @@ class ChangeFeed:
                 self.head = head
                 for event in self._waiters:
                     event.set()
+            await self._maybe_prune(runtime)
             try:
                 await asyncio.wait_for(self._kick.wait(), self.poll_s)
             except TimeoutError:
                 pass
             self._kick.clear()
+
+    async def _maybe_prune(self, runtime: Runtime) -> None:
+        """Hourly, trims the change log to the retention window (any replica may; it is
+        idempotent)."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        cutoff = utcnow() - dt.timedelta(seconds=self.retention_s)
+        try:
+            deleted = await runtime.db(lambda: changes.prune(cutoff))
+        except Exception:
+            log.exception("cannot prune the change log; will retry")
+            return
+        if deleted:
+            log.info("pruned %d changes older than %s", deleted, cutoff)
