@@ -14,7 +14,7 @@ from edge.server import EdgeServer
 
 async def main() -> None:
     settings = EdgeSettings.from_env()
-    app = create_app(settings)
+    app = create_app(settings, touchup=True)  # the only app in this process
     server = await EdgeServer.start(app, settings.host, settings.port)
     print(f"edge {settings.edge_id} listening on {server.url}", flush=True)
     stop = asyncio.Event()
