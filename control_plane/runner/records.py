@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import peewee
@@ -43,11 +43,24 @@ class RunRecord:
     error: str = ""
     shapes: list[dict] = field(default_factory=list)
 
-    def row(self) -> dict:
-        data = asdict(self)
-        data["company"] = data.pop("company_id")
-        data["shapes"] = json.dumps(self.shapes, separators=(",", ":"))
-        return data
+    def row(self) -> tuple:
+        """Column values in COLUMNS order. Written out by hand: dataclasses.asdict deep-copies
+        and cost 90 µs a record on the event loop."""
+        return (
+            self.id,
+            self.company_id,
+            self.flow_id,
+            self.version_id,
+            self.environment_id,
+            self.callback_id,
+            self.status,
+            self.started_at,
+            self.responded_at,
+            self.ended_at,
+            self.response_status,
+            self.error,
+            json.dumps(self.shapes, separators=(",", ":")),
+        )
 
 
 class RunRecorder:
@@ -91,25 +104,52 @@ class RunRecorder:
             await asyncio.sleep(FLUSH_S)
 
 
-def _upsert(rows: list[dict]) -> None:
-    fields = [f for f in Run._meta.sorted_fields if f.name != "id"]
-    Run.insert_many(rows).on_conflict(
-        conflict_target=[Run.id],
-        update={f: peewee.EXCLUDED[f.column_name] for f in fields},
-    ).execute()
+# The run table's columns, in RunRecord.row() order.
+COLUMNS = (
+    Run.id,
+    Run.company,
+    Run.flow_id,
+    Run.version_id,
+    Run.environment_id,
+    Run.callback_id,
+    Run.status,
+    Run.started_at,
+    Run.responded_at,
+    Run.ended_at,
+    Run.response_status,
+    Run.error,
+    Run.shapes,
+)
 
 
-def _write(rows: list[dict]) -> None:
+def _upsert_sql(db: peewee.Database) -> str:
+    """INSERT ... ON CONFLICT (id) DO UPDATE, built once: peewee's query builder spent ~90 µs a
+    row generating the same text. The syntax is shared by SQLite (3.24+) and PostgreSQL."""
+    names = [f'"{f.column_name}"' for f in COLUMNS]
+    marks = ", ".join([db.param] * len(names))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[1:])
+    table = Run._meta.table_name
+    return (
+        f'INSERT INTO "{table}" ({", ".join(names)}) VALUES ({marks}) '
+        f'ON CONFLICT ("id") DO UPDATE SET {updates}'
+    )
+
+
+def _upsert(db: peewee.Database, rows: list[tuple]) -> None:
+    params = [tuple(f.db_value(v) for f, v in zip(COLUMNS, row, strict=True)) for row in rows]
+    db.cursor().executemany(_upsert_sql(db), params)
+
+
+def _write(rows: list[tuple]) -> None:
     db = Run._meta.database
     try:
         with db.atomic():
-            for i in range(0, len(rows), 200):
-                _upsert(rows[i : i + 200])
+            _upsert(db, rows)
     except peewee.IntegrityError:
         # One bad row (its company was deleted mid-run) must not lose the others.
         for row in rows:
             try:
                 with db.atomic():
-                    _upsert([row])
+                    _upsert(db, [row])
             except peewee.IntegrityError:
-                log.warning("dropping the record of run %s: its company is gone", row["id"])
+                log.warning("dropping the record of run %s: its company is gone", row[0])
