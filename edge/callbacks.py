@@ -10,6 +10,7 @@ start a run, so monitors can check a URL without running the flow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 
@@ -23,6 +24,9 @@ from edge.cache import CallbackRecord
 from edge.runflow_client import RunLost, RunnerUnavailable
 
 log = logging.getLogger(__name__)
+# With no stream to the runner, a request waits this long for one before answering 503: an edge
+# that just started, or is reconnecting after a blip, should not turn callers away at once.
+RUNNER_CONNECT_GRACE_S = 1.0
 
 ALLOW = "GET, POST, HEAD, OPTIONS"
 METHODS = ("GET", "POST", "HEAD", "OPTIONS")
@@ -101,6 +105,10 @@ async def handle(
         timeout_ms=timeout_ms,
     )
     _add_request_metadata(start, request)
+    if not runner.connected:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(RUNNER_CONNECT_GRACE_S, timeout_ms / 1000)):
+                await runner.wait_connected()
     try:
         run = runner.start(start)
     except RunnerUnavailable:

@@ -76,6 +76,7 @@ class RunFlowClient:
         self._backoff = backoff or Backoff()
         self._refs = itertools.count(1)
         self._stream: _Stream | None = None
+        self._up = asyncio.Event()  # set while a stream is open
         self._last_error = ""
 
     @property
@@ -86,6 +87,10 @@ class RunFlowClient:
     def open_runs(self) -> int:
         stream = self._stream
         return len(stream.runs) if stream is not None else 0
+
+    async def wait_connected(self) -> None:
+        """Returns once a stream is open (at once if one is); bound it with asyncio.timeout."""
+        await self._up.wait()
 
     def start(self, start: runner_pb2.RunStart) -> Run:
         """Queue a run's start; raises RunnerUnavailable when there is no stream."""
@@ -132,6 +137,7 @@ class RunFlowClient:
         try:
             await call.wait_for_connection()
             self._stream = stream
+            self._up.set()
             if self._last_error:
                 log.info("RunFlow stream to the runner is up again")
                 self._last_error = ""
@@ -148,6 +154,7 @@ class RunFlowClient:
         finally:
             if self._stream is stream:
                 self._stream = None
+                self._up.clear()
             call.cancel()
             _fail_open_runs(stream)
 

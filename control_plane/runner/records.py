@@ -69,6 +69,9 @@ class RunRecorder:
         self._dirty: dict[str, RunRecord] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        # One flush at a time: two in flight on different database threads could commit out of
+        # order and leave a run's older state on top of its newer one.
+        self._flushing = asyncio.Lock()
 
     def save(self, record: RunRecord) -> None:
         """Marks a run as changed; its current state is written with the next flush."""
@@ -85,13 +88,14 @@ class RunRecorder:
         await self.flush()
 
     async def flush(self) -> None:
-        if not self._dirty:
-            return
-        # Rows are taken here, on the loop, so the database thread never reads a record that
-        # the loop is changing.
-        rows = [r.row() for r in self._dirty.values()]
-        self._dirty = {}
-        await self.rt.db(lambda: _write(rows))
+        async with self._flushing:
+            if not self._dirty:
+                return
+            # Rows are taken here, on the loop, so the database thread never reads a record
+            # that the loop is changing.
+            rows = [r.row() for r in self._dirty.values()]
+            self._dirty = {}
+            await self.rt.db(lambda: _write(rows))
 
     async def _run(self) -> None:
         while True:
