@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from edge.server import EdgeServer
+from edge.server import EdgeServer, serve_until_signalled
 
 
 async def stock(request: Request, company: str, callback_id: str) -> HTTPResponse:
@@ -38,17 +37,8 @@ def create_app(name: str = "bench-bare") -> Sanic:
     return app
 
 
-async def main(host: str, port: int) -> None:
-    server = await EdgeServer.start(create_app(), host, port)
+def _listening(server: EdgeServer) -> None:
     print(f"bare app listening on {server.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
 
 
 if __name__ == "__main__":
@@ -56,4 +46,4 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args()
-    asyncio.run(main(args.host, args.port))
+    asyncio.run(serve_until_signalled(create_app(), args.host, args.port, _listening))

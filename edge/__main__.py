@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 
 from edge.app import create_app
 from edge.config import EdgeSettings
-from edge.server import EdgeServer
+from edge.server import EdgeServer, serve_until_signalled
 
 
 async def main() -> None:
     settings = EdgeSettings.from_env()
     app = create_app(settings, touchup=True)  # the only app in this process
-    server = await EdgeServer.start(app, settings.host, settings.port)
-    print(f"edge {settings.edge_id} listening on {server.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+
+    def listening(server: EdgeServer) -> None:
+        print(f"edge {settings.edge_id} listening on {server.url}", flush=True)
+
+    await serve_until_signalled(app, settings.host, settings.port, listening)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ documented low-level `create_server` API, which leaves the lifecycle events to t
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+from collections.abc import Callable
 
 from sanic import Sanic
 from sanic.server.async_server import AsyncioServer
@@ -59,3 +61,19 @@ class EdgeServer:
             await closing
         await server.after_stop()
         self._sock.close()
+
+
+async def serve_until_signalled(
+    app: Sanic, host: str, port: int, on_listening: Callable[[EdgeServer], None]
+) -> None:
+    """Serves `app` until SIGINT or SIGTERM, then stops gracefully (`python -m edge`, bench)."""
+    server = await EdgeServer.start(app, host, port)
+    on_listening(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
