@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import grpc
@@ -24,6 +24,7 @@ from edge.cache import CallbackCache
 from edge.config import EdgeSettings
 from edge.errors import RUN_ID_HEADER, JsonErrorHandler
 from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
+from edge.rate_limits import RateLimiter
 from edge.runflow_client import RunFlowClient
 from edge.sync_client import SyncClient
 
@@ -53,6 +54,7 @@ class EdgeContext:
     cache: CallbackCache
     metrics: EdgeMetrics
     access_log: AccessLog
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     sync: SyncClient | None = None
     runner: RunFlowClient | None = None
     control_plane_channel: grpc.aio.Channel | None = None

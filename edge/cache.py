@@ -36,6 +36,8 @@ class CallbackRecord:
     signature_digests: tuple[bytes, ...]
     content_type: str
     timeout_ms: int
+    #: 0: unlimited (edge/rate_limits.py).
+    rate_limit_per_minute: int
     #: Environment id ("" for the default environment) -> deployment.
     deployments: Mapping[str, DeploymentRecord]
 
@@ -52,6 +54,7 @@ class CallbackRecord:
             signature_digests=tuple(m.signature_digests),
             content_type=m.content_type,
             timeout_ms=m.timeout_ms,
+            rate_limit_per_minute=m.rate_limit_per_minute,
             deployments=MappingProxyType(deployments),
         )
 
@@ -63,6 +66,7 @@ class CallbackRecord:
             signature_digests=self.signature_digests,
             content_type=self.content_type,
             timeout_ms=self.timeout_ms,
+            rate_limit_per_minute=self.rate_limit_per_minute,
             deployments=[
                 sync_pb2.DeploymentRecord(
                     environment_id=d.environment_id, version_id=d.version_id, enabled=d.enabled

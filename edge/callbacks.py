@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 
 from sanic import Request
@@ -89,6 +90,9 @@ async def handle(
         raise errors.DeploymentDisabled
     if method == "HEAD":
         return empty(204)
+    wait_s = ctx.rate_limiter.take(record.id, record.rate_limit_per_minute)
+    if wait_s:
+        raise errors.RateLimited(headers={"retry-after": str(math.ceil(wait_s))})
 
     runner = ctx.runner
     if runner is None:

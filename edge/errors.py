@@ -53,6 +53,13 @@ class UnknownEnvironment(CallbackError):
     text = "No environment with this URL prefix."
 
 
+class RateLimited(CallbackError):
+    # Raised with a Retry-After header (whole seconds, rounded up).
+    status_code = 429
+    reason = "rate_limited"
+    text = "Too many requests for this callback; retry after the Retry-After seconds."
+
+
 class BodyTooLarge(CallbackError):
     status_code = 413
     reason = "body_too_large"

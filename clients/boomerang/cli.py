@@ -175,6 +175,9 @@ def _callback_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name")
     p.add_argument("--content-type", help="json, xml, text or any MIME type")
     p.add_argument("--timeout-ms", type=int, help="how long the caller waits for the callback")
+    p.add_argument(
+        "--rate-limit-per-minute", type=int, help="requests per minute per edge (0: unlimited)"
+    )
 
 
 def _callbacks(cmd: Commands) -> None:
@@ -184,7 +187,11 @@ def _callbacks(cmd: Commands) -> None:
         "create",
         "create a callback",
         lambda c, a: c.create_callback(
-            a.flow, a.name or "", a.content_type or "", a.timeout_ms or 0
+            a.flow,
+            a.name or "",
+            a.content_type or "",
+            a.timeout_ms or 0,
+            a.rate_limit_per_minute or 0,
         ),
     )
     p.add_argument("--flow", required=True, metavar="FLOW_ID")
@@ -204,7 +211,11 @@ def _callbacks(cmd: Commands) -> None:
         "update",
         "change the settings given",
         lambda c, a: c.update_callback(
-            a.id, name=a.name, content_type=a.content_type, timeout_ms=a.timeout_ms
+            a.id,
+            name=a.name,
+            content_type=a.content_type,
+            timeout_ms=a.timeout_ms,
+            rate_limit_per_minute=a.rate_limit_per_minute,
         ),
     )
     p.add_argument("id")

@@ -27,6 +27,7 @@ def _settings(request) -> callbacks.Settings:
         content_type=kind,
         custom_content_type=request.custom_content_type,
         timeout_ms=request.timeout_ms,
+        rate_limit_per_minute=request.rate_limit_per_minute,
     )
 
 

@@ -117,6 +117,7 @@ def callback(row: m.Callback, company_slug: str, url: str = "") -> r.Callback:
         name=row.name,
         content_type=row.content_type,
         timeout_ms=row.timeout_ms,
+        rate_limit_per_minute=row.rate_limit_per_minute,
         signature=row.signature if url else "",
         url=url,
         create_time=ts(row.created_at),

@@ -22,7 +22,8 @@ _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 MIME_RE = re.compile(rf"^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=[A-Za-z0-9!#$&^_.+-]+)*$")
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 300_000
-SETTABLE = ("name", "content_type", "timeout_ms")
+MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
+SETTABLE = ("name", "content_type", "timeout_ms", "rate_limit_per_minute")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Settings:
     content_type: str = ""
     custom_content_type: str = ""
     timeout_ms: int = 0
+    rate_limit_per_minute: int = 0
 
 
 def _content_type(v: Violations, kind: str, custom: str) -> str:
@@ -51,6 +53,15 @@ def _timeout(v: Violations, timeout_ms: int) -> int:
     return timeout_ms or DEFAULT_TIMEOUT_MS
 
 
+def _rate_limit(v: Violations, per_minute: int) -> int:
+    if per_minute < 0 or per_minute > MAX_RATE_LIMIT_PER_MINUTE:
+        v.add(
+            "rate_limit_per_minute",
+            f"must be between 0 (unlimited) and {MAX_RATE_LIMIT_PER_MINUTE}",
+        )
+    return per_minute
+
+
 def url(public_base: str, company_slug: str, cb: Callback, prefix: str = "") -> str:
     tail = f"/{prefix}" if prefix else ""
     return f"{public_base}/api/v1/{company_slug}/{cb.id}{tail}?patchworks_signature={cb.signature}"
@@ -65,6 +76,7 @@ def create_callback(p: Principal, flow_id: str, s: Settings) -> Callback:
     check_name(v, "name", s.name, required=False)
     content_type = _content_type(v, s.content_type, s.custom_content_type)
     timeout_ms = _timeout(v, s.timeout_ms)
+    rate_limit = _rate_limit(v, s.rate_limit_per_minute)
     v.raise_if_any()
     with write_transaction():
         flow = tenancy.flow(p, flow_id, lock="FOR SHARE")  # a concurrent DeleteFlow waits
@@ -78,6 +90,7 @@ def create_callback(p: Principal, flow_id: str, s: Settings) -> Callback:
             signature_digest=digest(signature),
             content_type=content_type,
             timeout_ms=timeout_ms,
+            rate_limit_per_minute=rate_limit,
             created_at=now,
             updated_at=now,
         )
@@ -136,6 +149,8 @@ def update_callback(p: Principal, callback_id: str, s: Settings, mask: list[str]
         changes["content_type"] = _content_type(v, s.content_type, s.custom_content_type)
     if "timeout_ms" in mask:
         changes["timeout_ms"] = _timeout(v, s.timeout_ms)
+    if "rate_limit_per_minute" in mask:
+        changes["rate_limit_per_minute"] = _rate_limit(v, s.rate_limit_per_minute)
     v.raise_if_any()
     with write_transaction():
         cb = tenancy.callback(p, callback_id)

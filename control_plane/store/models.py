@@ -79,6 +79,7 @@ class Callback(BaseModel):
     signature_digest = peewee.BlobField()
     content_type = peewee.CharField(max_length=255)
     timeout_ms = peewee.IntegerField()
+    rate_limit_per_minute = peewee.IntegerField(default=0)  # 0: unlimited
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
 

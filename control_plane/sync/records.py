@@ -29,6 +29,7 @@ def _callback_records(where=None) -> list[sync.CallbackRecord]:
             Callback.signature_digest,
             Callback.content_type,
             Callback.timeout_ms,
+            Callback.rate_limit_per_minute,
             Company.slug,
         )
         .join(Flow)
@@ -54,6 +55,7 @@ def _callback_records(where=None) -> list[sync.CallbackRecord]:
             signature_digests=[bytes(r.signature_digest)],
             content_type=r.content_type,
             timeout_ms=r.timeout_ms,
+            rate_limit_per_minute=r.rate_limit_per_minute,
             deployments=deployments[r.flow_id],
         )
         for r in rows

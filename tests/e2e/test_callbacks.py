@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from boomerang.v1 import callback_service_pb2 as cbs
@@ -226,3 +228,32 @@ def test_logs_never_hold_a_signature(running, world):
     for name in ("ok", "fail", "slow", "off"):
         assert world[name].signature not in logs
     assert "patchworks_signature" not in logs
+
+
+def test_rate_limit_is_429_with_retry_after_and_can_be_lifted(running, world):
+    api = running.api
+    cb = api.callbacks.CreateCallback(
+        cbs.CreateCallbackRequest(flow_id=world["ok"].flow_id, rate_limit_per_minute=60),
+        metadata=api.md,
+    ).callback
+    assert cb.rate_limit_per_minute == 60
+    eventually(lambda: get(running, cb).status_code in (200, 429))
+    time.sleep(1.1)  # a full bucket: one request's worth
+    assert get(running, cb).status_code == 200
+    limited = get(running, cb)
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json() == {
+        "error": "rate_limited",
+        "message": limited.json()["message"],
+        "run_id": None,
+    }
+    assert get(running, world["ok"]).status_code == 200  # other callbacks are not limited
+
+    api.callbacks.UpdateCallback(
+        cbs.UpdateCallbackRequest(
+            id=cb.id, rate_limit_per_minute=0, update_mask=["rate_limit_per_minute"]
+        ),
+        metadata=api.md,
+    )
+    eventually(lambda: all(get(running, cb).status_code == 200 for _ in range(5)))

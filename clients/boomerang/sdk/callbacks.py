@@ -31,10 +31,16 @@ def content_type_fields(content_type: str) -> tuple[cbs.ContentType, str]:
 
 class CallbackMethods(Transport):
     def create_callback(
-        self, flow_id: str, name: str = "", content_type: str = "json", timeout_ms: int = 0
+        self,
+        flow_id: str,
+        name: str = "",
+        content_type: str = "json",
+        timeout_ms: int = 0,
+        rate_limit_per_minute: int = 0,
     ) -> r.Callback:
         """A new callback with its signature and URL. `content_type` is "json", "xml", "text" or
-        a MIME type; `timeout_ms` 0 means the server's default (30 s)."""
+        a MIME type; `timeout_ms` 0 means the server's default (30 s); `rate_limit_per_minute`
+        0 means unlimited."""
         kind, custom = content_type_fields(content_type)
         request = cbs.CreateCallbackRequest(
             flow_id=flow_id,
@@ -42,6 +48,7 @@ class CallbackMethods(Transport):
             content_type=kind,
             custom_content_type=custom,
             timeout_ms=timeout_ms,
+            rate_limit_per_minute=rate_limit_per_minute,
         )
         return self._call(self._callbacks.CreateCallback, request).callback
 
@@ -68,6 +75,7 @@ class CallbackMethods(Transport):
         name: str | None = None,
         content_type: str | None = None,
         timeout_ms: int | None = None,
+        rate_limit_per_minute: int | None = None,
     ) -> r.Callback:
         """Changes the settings given (and only those: they make the update mask)."""
         request = cbs.UpdateCallbackRequest(id=id)
@@ -80,6 +88,9 @@ class CallbackMethods(Transport):
         if timeout_ms is not None:
             request.timeout_ms = timeout_ms
             request.update_mask.append("timeout_ms")
+        if rate_limit_per_minute is not None:
+            request.rate_limit_per_minute = rate_limit_per_minute
+            request.update_mask.append("rate_limit_per_minute")
         return self._call(self._callbacks.UpdateCallback, request).callback
 
     def get_callback_url(self, id: str, environment_id: str = "") -> cbs.GetCallbackUrlResponse:

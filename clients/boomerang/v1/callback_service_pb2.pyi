@@ -22,18 +22,20 @@ CONTENT_TYPE_TEXT: ContentType
 CONTENT_TYPE_CUSTOM: ContentType
 
 class CreateCallbackRequest(_message.Message):
-    __slots__ = ("flow_id", "name", "content_type", "custom_content_type", "timeout_ms")
+    __slots__ = ("flow_id", "name", "content_type", "custom_content_type", "timeout_ms", "rate_limit_per_minute")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     flow_id: str
     name: str
     content_type: ContentType
     custom_content_type: str
     timeout_ms: int
-    def __init__(self, flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[_Union[ContentType, str]] = ..., custom_content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    rate_limit_per_minute: int
+    def __init__(self, flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[_Union[ContentType, str]] = ..., custom_content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
 
 class CreateCallbackResponse(_message.Message):
     __slots__ = ("callback",)
@@ -94,20 +96,22 @@ class RegenerateSignatureResponse(_message.Message):
     def __init__(self, callback: _Optional[_Union[_resources_pb2.Callback, _Mapping]] = ...) -> None: ...
 
 class UpdateCallbackRequest(_message.Message):
-    __slots__ = ("id", "name", "content_type", "custom_content_type", "timeout_ms", "update_mask")
+    __slots__ = ("id", "name", "content_type", "custom_content_type", "timeout_ms", "update_mask", "rate_limit_per_minute")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     content_type: ContentType
     custom_content_type: str
     timeout_ms: int
     update_mask: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[_Union[ContentType, str]] = ..., custom_content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., update_mask: _Optional[_Iterable[str]] = ...) -> None: ...
+    rate_limit_per_minute: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[_Union[ContentType, str]] = ..., custom_content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., update_mask: _Optional[_Iterable[str]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
 
 class UpdateCallbackResponse(_message.Message):
     __slots__ = ("callback",)

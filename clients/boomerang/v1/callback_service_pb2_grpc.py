@@ -118,7 +118,7 @@ class CallbackServiceServicer:
 
     def UpdateCallback(self, request, context):
         """Updates settings; only fields named in `update_mask` change ("content_type", "timeout_ms",
-        "name"). INVALID_ARGUMENT: unknown mask path, bad value. NOT_FOUND: no such callback.
+        "name", "rate_limit_per_minute"). INVALID_ARGUMENT: unknown mask path, bad value. NOT_FOUND: no such callback.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

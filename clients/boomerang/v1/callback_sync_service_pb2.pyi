@@ -54,7 +54,7 @@ class SyncCallbacksResponse(_message.Message):
     def __init__(self, epoch: _Optional[str] = ..., revision: _Optional[int] = ..., snapshot: _Optional[bool] = ..., callbacks: _Optional[_Iterable[_Union[CallbackRecord, _Mapping]]] = ..., deleted_callback_ids: _Optional[_Iterable[str]] = ..., environments: _Optional[_Iterable[_Union[EnvironmentRecord, _Mapping]]] = ..., deleted_environment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallbackRecord(_message.Message):
-    __slots__ = ("id", "company", "flow_id", "signature_digests", "content_type", "timeout_ms", "deployments")
+    __slots__ = ("id", "company", "flow_id", "signature_digests", "content_type", "timeout_ms", "deployments", "rate_limit_per_minute")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class CallbackRecord(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     flow_id: str
@@ -69,7 +70,8 @@ class CallbackRecord(_message.Message):
     content_type: str
     timeout_ms: int
     deployments: _containers.RepeatedCompositeFieldContainer[DeploymentRecord]
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., signature_digests: _Optional[_Iterable[bytes]] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentRecord, _Mapping]]] = ...) -> None: ...
+    rate_limit_per_minute: int
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., signature_digests: _Optional[_Iterable[bytes]] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentRecord, _Mapping]]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
 
 class DeploymentRecord(_message.Message):
     __slots__ = ("environment_id", "version_id", "enabled")

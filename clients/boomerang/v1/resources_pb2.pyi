@@ -114,7 +114,7 @@ class Deployment(_message.Message):
     def __init__(self, flow_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., version_id: _Optional[str] = ..., version_number: _Optional[int] = ..., enabled: _Optional[bool] = ..., deploy_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Callback(_message.Message):
-    __slots__ = ("id", "company", "flow_id", "name", "content_type", "timeout_ms", "signature", "url", "create_time", "update_time")
+    __slots__ = ("id", "company", "flow_id", "name", "content_type", "timeout_ms", "signature", "url", "create_time", "update_time", "rate_limit_per_minute")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,7 @@ class Callback(_message.Message):
     URL_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     flow_id: str
@@ -135,7 +136,8 @@ class Callback(_message.Message):
     url: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., signature: _Optional[str] = ..., url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rate_limit_per_minute: int
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., signature: _Optional[str] = ..., url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("id", "company", "name", "create_time", "revoke_time")
