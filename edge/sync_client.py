@@ -53,11 +53,6 @@ class SyncClient:
         state = self._cache.state
         return state.revision if state is not None else 0
 
-    @property
-    def last_confirmed(self) -> float:
-        """Wall-clock time the control plane last confirmed the cache (0: never)."""
-        return time.time() if self._cache.live else self._cache.confirmed_at
-
     async def run(self) -> None:
         """Sync forever; cancel the task to stop."""
         while True:

@@ -9,8 +9,6 @@ from control_plane.domain.tenancy import Principal
 from control_plane.domain.validation import page, paginate, require_id
 from control_plane.store.models import Company, Run
 
-STATUSES = ("running", "responded", "succeeded", "failed", "timed_out")
-
 
 def list_runs(
     p: Principal,
