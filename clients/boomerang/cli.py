@@ -203,9 +203,25 @@ def _callbacks(cmd: Commands) -> None:
     for verb, help, fn in (
         ("get", "show a callback with its signature and URL", Client.get_callback),
         ("delete", "delete a callback", Client.delete_callback),
-        ("regenerate", "replace the signature", Client.regenerate_signature),
     ):
         cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+    p = cmd.verb(
+        v,
+        "regenerate",
+        "replace the signature",
+        lambda c, a: (
+            c.regenerate_signature_and_wait(a.id, a.wait_for_edges_ms)
+            if a.wait_for_edges_ms
+            else c.regenerate_signature(a.id)
+        ),
+    )
+    p.add_argument("id")
+    p.add_argument(
+        "--wait-for-edges-ms",
+        type=int,
+        default=0,
+        help="wait up to this long for connected edges to apply it (prints pending_edge_ids)",
+    )
     p = cmd.verb(
         v,
         "update",

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import callback_service_pb2_grpc as cbs_grpc
 from control_plane.api import convert
 from control_plane.api.base import Servicer
 from control_plane.domain import callbacks
 from control_plane.domain.errors import invalid
+from control_plane.store import changes
+from control_plane.sync import edges
+
+MAX_WAIT_FOR_EDGES_MS = 30_000
+EDGE_POLL_S = 0.01
 
 CONTENT_TYPE_KINDS = {
     cbs.CONTENT_TYPE_UNSPECIFIED: "",
@@ -72,13 +79,33 @@ class CallbackServicer(Servicer, cbs_grpc.CallbackServiceServicer):
         return await self.call(context, fn, writes=True)
 
     async def RegenerateSignature(self, request, context):
-        return await self.call(
-            context,
-            lambda p: cbs.RegenerateSignatureResponse(
+        def fn(p):
+            if not 0 <= request.wait_for_edges_ms <= MAX_WAIT_FOR_EDGES_MS:
+                raise invalid(
+                    [("wait_for_edges_ms", f"must be between 0 and {MAX_WAIT_FOR_EDGES_MS}")]
+                )
+            response = cbs.RegenerateSignatureResponse(
                 callback=self._full(callbacks.regenerate_signature(p, request.id))
-            ),
-            writes=True,
-        )
+            )
+            # Read after the commit: at least the change's revision (a later one only makes the
+            # wait a little longer, never wrong).
+            return response, changes.head()
+
+        response, head = await self.call(context, fn, writes=True)
+        if request.wait_for_edges_ms:
+            response.pending_edge_ids.extend(
+                await self._wait_for_edges(head, request.wait_for_edges_ms / 1000)
+            )
+        return response
+
+    async def _wait_for_edges(self, head: changes.Head, wait_s: float) -> list[str]:
+        """Polls the edges' recorded acks until none is missing or `wait_s` has passed."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            missing = await self.rt.db(lambda: edges.pending(head.epoch, head.revision))
+            if not missing or asyncio.get_running_loop().time() >= deadline:
+                return missing
+            await asyncio.sleep(EDGE_POLL_S)
 
     async def UpdateCallback(self, request, context):
         def fn(p):

@@ -23,3 +23,11 @@ def record(edge_id: str, epoch: str, revision: int, connected: bool) -> None:
 
 def list_edges() -> list[EdgeState]:
     return list(EdgeState.select().order_by(EdgeState.edge_id))
+
+
+def pending(epoch: str, revision: int) -> list[str]:
+    """Connected edges that have not acknowledged `revision` of `epoch` yet."""
+    rows = EdgeState.select(EdgeState.edge_id).where(
+        EdgeState.connected & ((EdgeState.epoch != epoch) | (EdgeState.revision < revision))
+    )
+    return sorted(r.edge_id for r in rows)

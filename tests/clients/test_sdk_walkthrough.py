@@ -50,6 +50,9 @@ def walkthrough(c: Client) -> None:
     fresh = c.regenerate_signature(cb.id)
     assert fresh.signature != cb.signature and len(fresh.signature) == 52
     assert c.get_callback(cb.id).signature == fresh.signature
+    waited = c.regenerate_signature_and_wait(cb.id, wait_for_edges_ms=1000)
+    assert waited.callback.signature != fresh.signature
+    assert list(waited.pending_edge_ids) == []  # no edge is connected to this control plane
 
     xml = c.update_callback(cb.id, content_type="xml")
     assert (xml.content_type, xml.name, xml.timeout_ms) == (

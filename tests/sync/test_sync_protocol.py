@@ -236,3 +236,46 @@ async def test_changes_are_coalesced(plane):
     assert len(seen) < 10
     assert seen[-1].revision == first.revision + 10
     await edge.close()
+
+
+async def test_regenerate_can_wait_for_connected_edges(plane):
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    _, _, _, cb = await _setup(s, md)
+    acking, silent = EdgeStream(s, md), EdgeStream(s, md)
+    await acking.hello(edge_id="acking")
+    await acking.ack(await acking.next())
+    await silent.hello(edge_id="silent")
+    await silent.next()  # never acknowledged
+
+    async def ack_what_comes():
+        while True:
+            await acking.ack(await acking.next())
+
+    acker = asyncio.create_task(ack_what_comes())
+    response = await s.callbacks.RegenerateSignature(
+        cbs.RegenerateSignatureRequest(id=cb.id, wait_for_edges_ms=300), metadata=md
+    )
+    assert list(response.pending_edge_ids) == ["silent"]  # "acking" applied it in time
+
+    await silent.close()
+    await asyncio.sleep(0.2)  # the control plane notices the stream is gone
+    response = await s.callbacks.RegenerateSignature(
+        cbs.RegenerateSignatureRequest(id=cb.id, wait_for_edges_ms=2000), metadata=md
+    )
+    assert list(response.pending_edge_ids) == []
+    acker.cancel()
+    await acking.close()
+
+
+async def test_regenerate_wait_is_bounded(plane):
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    _, _, _, cb = await _setup(s, md)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await s.callbacks.RegenerateSignature(
+            cbs.RegenerateSignatureRequest(id=cb.id, wait_for_edges_ms=30_001), metadata=md
+        )
+    f = failure(err.value)
+    assert (f.code, f.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["wait_for_edges_ms"])
+    # Nothing changed: the signature is the one it had.
+    again = (await s.callbacks.GetCallback(cbs.GetCallbackRequest(id=cb.id), metadata=md)).callback
+    assert again.signature == cb.signature

@@ -68,6 +68,14 @@ class CallbackMethods(Transport):
         request = cbs.RegenerateSignatureRequest(id=id)
         return self._call(self._callbacks.RegenerateSignature, request).callback
 
+    def regenerate_signature_and_wait(
+        self, id: str, wait_for_edges_ms: int = 5000
+    ) -> cbs.RegenerateSignatureResponse:
+        """Regenerates, then waits (up to `wait_for_edges_ms`) for connected edges to apply it;
+        `pending_edge_ids` names those that had not. Keep the SDK's timeout above the wait."""
+        request = cbs.RegenerateSignatureRequest(id=id, wait_for_edges_ms=wait_for_edges_ms)
+        return self._call(self._callbacks.RegenerateSignature, request)
+
     def update_callback(
         self,
         id: str,

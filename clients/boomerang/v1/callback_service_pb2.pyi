@@ -84,16 +84,20 @@ class DeleteCallbackResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RegenerateSignatureRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "wait_for_edges_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FOR_EDGES_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    wait_for_edges_ms: int
+    def __init__(self, id: _Optional[str] = ..., wait_for_edges_ms: _Optional[int] = ...) -> None: ...
 
 class RegenerateSignatureResponse(_message.Message):
-    __slots__ = ("callback",)
+    __slots__ = ("callback", "pending_edge_ids")
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
+    PENDING_EDGE_IDS_FIELD_NUMBER: _ClassVar[int]
     callback: _resources_pb2.Callback
-    def __init__(self, callback: _Optional[_Union[_resources_pb2.Callback, _Mapping]] = ...) -> None: ...
+    pending_edge_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, callback: _Optional[_Union[_resources_pb2.Callback, _Mapping]] = ..., pending_edge_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpdateCallbackRequest(_message.Message):
     __slots__ = ("id", "name", "content_type", "custom_content_type", "timeout_ms", "update_mask", "rate_limit_per_minute")

@@ -110,7 +110,9 @@ class CallbackServiceServicer:
 
     def RegenerateSignature(self, request, context):
         """Replaces the signature with a new random one; the old one stops working as soon as edges
-        apply the change. NOT_FOUND: no such callback.
+        apply the change. With `wait_for_edges_ms`, the call also waits (up to that long) until
+        every connected edge has acknowledged the change, and names those that had not.
+        NOT_FOUND: no such callback. INVALID_ARGUMENT: wait_for_edges_ms out of range.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
