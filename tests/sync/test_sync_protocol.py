@@ -127,42 +127,37 @@ async def test_snapshot_then_changes_then_resume(plane):
     await resumed.close()
 
 
+async def _first_reply(s: Stubs, md, **hello) -> sync.SyncCallbacksResponse:
+    """Connects as an edge with `hello`, returns the authoritative first message."""
+    edge = EdgeStream(s, md)
+    await edge.hello(**hello)
+    first = await edge.next()
+    await edge.close()
+    return first
+
+
 async def test_unknown_epoch_gets_a_full_snapshot(plane):
     s, md = Stubs.on(plane.channel), plane.metadata()
     await _setup(s, md)
-    edge = EdgeStream(s, md)
-    await edge.hello(epoch="from-another-database", revision=3)
-    first = await edge.next()
+    first = await _first_reply(s, md, epoch="from-another-database", revision=3)
     assert first.snapshot and len(first.callbacks) == 1
-    await edge.close()
 
 
 async def test_revision_ahead_of_head_gets_a_snapshot(plane):
     s, md = Stubs.on(plane.channel), plane.metadata()
     await _setup(s, md)
-    edge = EdgeStream(s, md)
-    await edge.hello()
-    first = await edge.next()
-    await edge.close()
-    again = EdgeStream(s, md)
-    await again.hello(epoch=first.epoch, revision=first.revision + 100)
-    assert (await again.next()).snapshot
-    await again.close()
+    first = await _first_reply(s, md)
+    ahead = await _first_reply(s, md, epoch=first.epoch, revision=first.revision + 100)
+    assert ahead.snapshot
 
 
 async def test_up_to_date_edge_gets_an_empty_authoritative_message(plane):
     s, md = Stubs.on(plane.channel), plane.metadata()
     await _setup(s, md)
-    edge = EdgeStream(s, md)
-    await edge.hello()
-    first = await edge.next()
-    await edge.close()
-    again = EdgeStream(s, md)
-    await again.hello(epoch=first.epoch, revision=first.revision)
-    current = await again.next()
+    first = await _first_reply(s, md)
+    current = await _first_reply(s, md, epoch=first.epoch, revision=first.revision)
     assert not current.snapshot and current.revision == first.revision
     assert not current.callbacks and not current.deleted_callback_ids
-    await again.close()
 
 
 async def test_hello_must_come_first(plane):
