@@ -26,6 +26,25 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_SUCCEEDED: _ClassVar[RunStatus]
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
     RUN_STATUS_TIMED_OUT: _ClassVar[RunStatus]
+
+class RunReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_REASON_UNSPECIFIED: _ClassVar[RunReason]
+    RUN_REASON_FLOW_FAILED: _ClassVar[RunReason]
+    RUN_REASON_NO_CALLBACK: _ClassVar[RunReason]
+    RUN_REASON_VERSION_NOT_FOUND: _ClassVar[RunReason]
+    RUN_REASON_TIMED_OUT: _ClassVar[RunReason]
+    RUN_REASON_RUN_LOST: _ClassVar[RunReason]
+    RUN_REASON_CRASHED: _ClassVar[RunReason]
+    RUN_REASON_BUDGET_EXPRESSION_STEPS: _ClassVar[RunReason]
+    RUN_REASON_BUDGET_VALUE_SIZE: _ClassVar[RunReason]
+    RUN_REASON_BUDGET_BUCKET_SIZE: _ClassVar[RunReason]
+    RUN_REASON_BUDGET_VARIABLES_SIZE: _ClassVar[RunReason]
+    RUN_REASON_BUDGET_CALLBACK_SIZE: _ClassVar[RunReason]
+    RUN_REASON_BUDGET_SHAPE_LOG: _ClassVar[RunReason]
+    RUN_REASON_COMPANY_BUSY: _ClassVar[RunReason]
+    RUN_REASON_RUNNER_DRAINING: _ClassVar[RunReason]
+    RUN_REASON_INTERNAL: _ClassVar[RunReason]
 VERSION_STATE_UNSPECIFIED: VersionState
 VERSION_STATE_DRAFT: VersionState
 VERSION_STATE_DEPLOYED: VersionState
@@ -36,6 +55,22 @@ RUN_STATUS_RESPONDED: RunStatus
 RUN_STATUS_SUCCEEDED: RunStatus
 RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_TIMED_OUT: RunStatus
+RUN_REASON_UNSPECIFIED: RunReason
+RUN_REASON_FLOW_FAILED: RunReason
+RUN_REASON_NO_CALLBACK: RunReason
+RUN_REASON_VERSION_NOT_FOUND: RunReason
+RUN_REASON_TIMED_OUT: RunReason
+RUN_REASON_RUN_LOST: RunReason
+RUN_REASON_CRASHED: RunReason
+RUN_REASON_BUDGET_EXPRESSION_STEPS: RunReason
+RUN_REASON_BUDGET_VALUE_SIZE: RunReason
+RUN_REASON_BUDGET_BUCKET_SIZE: RunReason
+RUN_REASON_BUDGET_VARIABLES_SIZE: RunReason
+RUN_REASON_BUDGET_CALLBACK_SIZE: RunReason
+RUN_REASON_BUDGET_SHAPE_LOG: RunReason
+RUN_REASON_COMPANY_BUSY: RunReason
+RUN_REASON_RUNNER_DRAINING: RunReason
+RUN_REASON_INTERNAL: RunReason
 
 class Company(_message.Message):
     __slots__ = ("id", "slug", "name", "create_time")
@@ -172,7 +207,7 @@ class ShapeLog(_message.Message):
     def __init__(self, shape_id: _Optional[str] = ..., shape_type: _Optional[str] = ..., status: _Optional[str] = ..., duration_us: _Optional[int] = ..., items_in: _Optional[int] = ..., items_out: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "company", "flow_id", "version_id", "environment_id", "callback_id", "status", "start_time", "respond_time", "end_time", "response_status", "error", "shapes")
+    __slots__ = ("id", "company", "flow_id", "version_id", "environment_id", "callback_id", "status", "start_time", "respond_time", "end_time", "response_status", "error", "shapes", "reason", "attempts")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +221,8 @@ class Run(_message.Message):
     RESPONSE_STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SHAPES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     flow_id: str
@@ -199,4 +236,6 @@ class Run(_message.Message):
     response_status: int
     error: str
     shapes: _containers.RepeatedCompositeFieldContainer[ShapeLog]
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., version_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., callback_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., response_status: _Optional[int] = ..., error: _Optional[str] = ..., shapes: _Optional[_Iterable[_Union[ShapeLog, _Mapping]]] = ...) -> None: ...
+    reason: RunReason
+    attempts: int
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., version_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., callback_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., response_status: _Optional[int] = ..., error: _Optional[str] = ..., shapes: _Optional[_Iterable[_Union[ShapeLog, _Mapping]]] = ..., reason: _Optional[_Union[RunReason, str]] = ..., attempts: _Optional[int] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!boomerang/v1/runner_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"B\n\x0eRunFlowRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowClientEvent\"\x82\x01\n\x12RunFlowClientEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12\'\n\x05start\x18\x02 \x01(\x0b\x32\x16.boomerang.v1.RunStartH\x00\x12)\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x17.boomerang.v1.RunCancelH\x00\x42\x07\n\x05\x65vent\")\n\nHttpHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\")\n\nQueryParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xf3\x01\n\x08RunStart\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61llback_id\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x04 \x01(\t\x12\x12\n\nversion_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12)\n\x07headers\x18\x07 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\'\n\x05query\x18\x08 \x03(\x0b\x32\x18.boomerang.v1.QueryParam\x12\x0c\n\x04\x62ody\x18\t \x01(\x0c\x12\x12\n\ntimeout_ms\x18\n \x01(\x05\"\x0b\n\tRunCancel\"C\n\x0fRunFlowResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowServerEvent\"\xb9\x01\n\x12RunFlowServerEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12-\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.RunAcceptedH\x00\x12-\n\x08\x63\x61llback\x18\x03 \x01(\x0b\x32\x19.boomerang.v1.RunCallbackH\x00\x12+\n\x07outcome\x18\x04 \x01(\x0b\x32\x18.boomerang.v1.RunOutcomeH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x0bRunAccepted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"[\n\x0bRunCallback\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12)\n\x07headers\x18\x02 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"T\n\nRunOutcome\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.boomerang.v1.RunStatus\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t2[\n\rRunnerService\x12J\n\x07RunFlow\x12\x1c.boomerang.v1.RunFlowRequest\x1a\x1d.boomerang.v1.RunFlowResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!boomerang/v1/runner_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"B\n\x0eRunFlowRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowClientEvent\"\x82\x01\n\x12RunFlowClientEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12\'\n\x05start\x18\x02 \x01(\x0b\x32\x16.boomerang.v1.RunStartH\x00\x12)\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x17.boomerang.v1.RunCancelH\x00\x42\x07\n\x05\x65vent\")\n\nHttpHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\")\n\nQueryParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xf3\x01\n\x08RunStart\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61llback_id\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x04 \x01(\t\x12\x12\n\nversion_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12)\n\x07headers\x18\x07 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\'\n\x05query\x18\x08 \x03(\x0b\x32\x18.boomerang.v1.QueryParam\x12\x0c\n\x04\x62ody\x18\t \x01(\x0c\x12\x12\n\ntimeout_ms\x18\n \x01(\x05\"\"\n\tRunCancel\x12\x15\n\rcaller_status\x18\x01 \x01(\x05\"C\n\x0fRunFlowResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowServerEvent\"\xeb\x01\n\x12RunFlowServerEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12-\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.RunAcceptedH\x00\x12-\n\x08\x63\x61llback\x18\x03 \x01(\x0b\x32\x19.boomerang.v1.RunCallbackH\x00\x12+\n\x07outcome\x18\x04 \x01(\x0b\x32\x18.boomerang.v1.RunOutcomeH\x00\x12\x30\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x1c.boomerang.v1.RunnerDrainingH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x0bRunAccepted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"[\n\x0bRunCallback\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12)\n\x07headers\x18\x02 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"s\n\nRunOutcome\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.boomerang.v1.RunStatus\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\'\n\x06reason\x18\x04 \x01(\x0e\x32\x17.boomerang.v1.RunReasonJ\x04\x08\x02\x10\x03\"\x10\n\x0eRunnerDraining2[\n\rRunnerService\x12J\n\x07RunFlow\x12\x1c.boomerang.v1.RunFlowRequest\x1a\x1d.boomerang.v1.RunFlowResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,17 +43,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNSTART']._serialized_start=369
   _globals['_RUNSTART']._serialized_end=612
   _globals['_RUNCANCEL']._serialized_start=614
-  _globals['_RUNCANCEL']._serialized_end=625
-  _globals['_RUNFLOWRESPONSE']._serialized_start=627
-  _globals['_RUNFLOWRESPONSE']._serialized_end=694
-  _globals['_RUNFLOWSERVEREVENT']._serialized_start=697
-  _globals['_RUNFLOWSERVEREVENT']._serialized_end=882
-  _globals['_RUNACCEPTED']._serialized_start=884
-  _globals['_RUNACCEPTED']._serialized_end=913
-  _globals['_RUNCALLBACK']._serialized_start=915
-  _globals['_RUNCALLBACK']._serialized_end=1006
-  _globals['_RUNOUTCOME']._serialized_start=1008
-  _globals['_RUNOUTCOME']._serialized_end=1092
-  _globals['_RUNNERSERVICE']._serialized_start=1094
-  _globals['_RUNNERSERVICE']._serialized_end=1185
+  _globals['_RUNCANCEL']._serialized_end=648
+  _globals['_RUNFLOWRESPONSE']._serialized_start=650
+  _globals['_RUNFLOWRESPONSE']._serialized_end=717
+  _globals['_RUNFLOWSERVEREVENT']._serialized_start=720
+  _globals['_RUNFLOWSERVEREVENT']._serialized_end=955
+  _globals['_RUNACCEPTED']._serialized_start=957
+  _globals['_RUNACCEPTED']._serialized_end=986
+  _globals['_RUNCALLBACK']._serialized_start=988
+  _globals['_RUNCALLBACK']._serialized_end=1079
+  _globals['_RUNOUTCOME']._serialized_start=1081
+  _globals['_RUNOUTCOME']._serialized_end=1196
+  _globals['_RUNNERDRAINING']._serialized_start=1198
+  _globals['_RUNNERDRAINING']._serialized_end=1214
+  _globals['_RUNNERSERVICE']._serialized_start=1216
+  _globals['_RUNNERSERVICE']._serialized_end=1307
 # @@protoc_insertion_point(module_scope)

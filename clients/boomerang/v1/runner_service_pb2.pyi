@@ -64,8 +64,10 @@ class RunStart(_message.Message):
     def __init__(self, company: _Optional[str] = ..., callback_id: _Optional[str] = ..., flow_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., version_id: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[HttpHeader, _Mapping]]] = ..., query: _Optional[_Iterable[_Union[QueryParam, _Mapping]]] = ..., body: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class RunCancel(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("caller_status",)
+    CALLER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    caller_status: int
+    def __init__(self, caller_status: _Optional[int] = ...) -> None: ...
 
 class RunFlowResponse(_message.Message):
     __slots__ = ("events",)
@@ -74,16 +76,18 @@ class RunFlowResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[RunFlowServerEvent, _Mapping]]] = ...) -> None: ...
 
 class RunFlowServerEvent(_message.Message):
-    __slots__ = ("run_ref", "accepted", "callback", "outcome")
+    __slots__ = ("run_ref", "accepted", "callback", "outcome", "draining")
     RUN_REF_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     run_ref: int
     accepted: RunAccepted
     callback: RunCallback
     outcome: RunOutcome
-    def __init__(self, run_ref: _Optional[int] = ..., accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., callback: _Optional[_Union[RunCallback, _Mapping]] = ..., outcome: _Optional[_Union[RunOutcome, _Mapping]] = ...) -> None: ...
+    draining: RunnerDraining
+    def __init__(self, run_ref: _Optional[int] = ..., accepted: _Optional[_Union[RunAccepted, _Mapping]] = ..., callback: _Optional[_Union[RunCallback, _Mapping]] = ..., outcome: _Optional[_Union[RunOutcome, _Mapping]] = ..., draining: _Optional[_Union[RunnerDraining, _Mapping]] = ...) -> None: ...
 
 class RunAccepted(_message.Message):
     __slots__ = ("run_id",)
@@ -102,11 +106,15 @@ class RunCallback(_message.Message):
     def __init__(self, status_code: _Optional[int] = ..., headers: _Optional[_Iterable[_Union[HttpHeader, _Mapping]]] = ..., body: _Optional[bytes] = ...) -> None: ...
 
 class RunOutcome(_message.Message):
-    __slots__ = ("status", "reason", "error")
+    __slots__ = ("status", "error", "reason")
     STATUS_FIELD_NUMBER: _ClassVar[int]
-    REASON_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     status: _resources_pb2.RunStatus
-    reason: str
     error: str
-    def __init__(self, status: _Optional[_Union[_resources_pb2.RunStatus, str]] = ..., reason: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    reason: _resources_pb2.RunReason
+    def __init__(self, status: _Optional[_Union[_resources_pb2.RunStatus, str]] = ..., error: _Optional[str] = ..., reason: _Optional[_Union[_resources_pb2.RunReason, str]] = ...) -> None: ...
+
+class RunnerDraining(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -49,21 +49,37 @@ class RunnerServiceServicer:
     def RunFlow(self, request_iterator, context):
         """Runs flows for callback requests. One long-lived stream carries many runs: every event is
         tagged with a `run_ref` the edge chose (unique among the stream's open runs), and each message
-        packs as many events as the writer had queued, so one HTTP/2 frame carries many runs.
+        packs as many events as the writer had queued, so one HTTP/2 frame carries many runs. Both
+        writers keep a message under 4 MiB of packed events (one event may be larger, up to the
+        callback body budget), far below either side's receive limit.
 
         Per run, in order:
         edge -> `start`          the request and which version to run.
-        runner -> `accepted`     the run id (the run record exists from now on).
-        runner -> `callback`     as soon as the flow reaches its (first) callback shape; at most once.
-        runner -> `outcome`      when the run ends; the last event of the run.
-        The flow goes on after `callback`; `outcome` follows when it finishes. An edge that is no
-        longer interested (its caller left, or its timeout passed) may send `cancel`: the runner
-        sends no further events for that run_ref, and lets the flow finish (its outcome is recorded
-        in the run). A start that cannot run (unknown version) gets `accepted` with an empty run id
-        and a failed `outcome`. run_refs are per stream; a new stream starts afresh.
-        If the stream breaks, every open run of it is lost to the edge (the edge answers 503 for
-        runs not yet accepted and 502 for accepted ones); the runs themselves finish and are
-        recorded.
+        runner -> `accepted`     the run id; sent once the run record is durable.
+        runner -> `callback`     as soon as the flow reaches its (first) callback shape, after the
+        run's checkpoint is durable; at most once.
+        runner -> `outcome`      when the run ends before a callback, or (if the edge still
+        listens) after it; the last event of the run.
+        `accepted` and `callback` may arrive in the same message. The flow goes on after `callback`,
+        durably: its later shapes are checkpointed and resumed by another runner if this one dies.
+
+        An edge that answers its caller without a `callback` (the caller's timeout passed: 504; the
+        caller left: 499) sends `cancel` with that status: the runner records it as what the caller
+        got, sends no further events for that run_ref, and lets the flow finish.
+
+        A start that cannot run gets `accepted` with an empty run id and an `outcome` naming why:
+        RUN_REASON_VERSION_NOT_FOUND, RUN_REASON_COMPANY_BUSY (the edge answers 429), or
+        RUN_REASON_RUNNER_DRAINING (the edge sends the run to another runner). No run record exists
+        for these.
+
+        `draining` (run_ref 0) tells the edge that this runner takes no new runs: it is shutting
+        down. Open runs still get their events until the stream ends.
+
+        run_refs are per stream; a new stream starts afresh. If the stream breaks, every open run of
+        it is lost to the edge: a run not yet accepted may be started again elsewhere; an accepted
+        one is answered 502 `run_lost`, and the runner records that status for it (runs whose
+        callback was not yet written to the stream are failed with RUN_REASON_RUN_LOST unless their
+        tail is already checkpointed, which then carries on).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
