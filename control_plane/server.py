@@ -30,12 +30,12 @@ from boomerang.v1 import (
     runner_service_pb2_grpc,
 )
 from control_plane.api.api_keys import ApiKeyServicer
-from control_plane.api.base import Runtime
 from control_plane.api.callbacks import CallbackServicer
 from control_plane.api.companies import CompanyServicer, EnvironmentServicer
 from control_plane.api.flows import FlowServicer
 from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
+from control_plane.grpckit.servicer import Runtime
 from control_plane.runner.records import RunRecorder
 from control_plane.runner.service import RunnerServicer
 from control_plane.sync.feed import ChangeFeed

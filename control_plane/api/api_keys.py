@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import api_key_service_pb2_grpc as aks_grpc
-from control_plane.api import convert
-from control_plane.api.base import Servicer
 from control_plane.domain import api_keys
+from control_plane.grpckit import convert
+from control_plane.grpckit.servicer import Servicer
 
 
 def _slug(key) -> str:

@@ -6,10 +6,10 @@ import asyncio
 
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import callback_service_pb2_grpc as cbs_grpc
-from control_plane.api import convert
-from control_plane.api.base import Servicer
 from control_plane.domain import callbacks
 from control_plane.domain.errors import invalid
+from control_plane.grpckit import convert
+from control_plane.grpckit.servicer import Servicer
 from control_plane.store import changes
 from control_plane.sync import edges
 

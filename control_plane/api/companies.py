@@ -6,9 +6,9 @@ from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import company_service_pb2_grpc as cs_grpc
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import environment_service_pb2_grpc as es_grpc
-from control_plane.api import convert
-from control_plane.api.base import Servicer
 from control_plane.domain import companies, environments
+from control_plane.grpckit import convert
+from control_plane.grpckit.servicer import Servicer
 
 
 class CompanyServicer(Servicer, cs_grpc.CompanyServiceServicer):

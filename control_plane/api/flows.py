@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import flow_service_pb2_grpc as fs_grpc
-from control_plane.api import convert
-from control_plane.api.base import Servicer
 from control_plane.domain import flows
+from control_plane.grpckit import convert
+from control_plane.grpckit.servicer import Servicer
 
 
 def _definition(request) -> dict | None:

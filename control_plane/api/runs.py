@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from boomerang.v1 import run_service_pb2 as rs
 from boomerang.v1 import run_service_pb2_grpc as rs_grpc
-from control_plane.api import convert
-from control_plane.api.base import Servicer
 from control_plane.domain import runs
 from control_plane.domain.errors import invalid
+from control_plane.grpckit import convert
+from control_plane.grpckit.servicer import Servicer
 
 
 class RunServicer(Servicer, rs_grpc.RunServiceServicer):

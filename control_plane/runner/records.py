@@ -21,7 +21,7 @@ import peewee
 from control_plane.store.models import Run
 
 if TYPE_CHECKING:
-    from control_plane.api.base import Runtime
+    from control_plane.grpckit.servicer import Runtime
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.05

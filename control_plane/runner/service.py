@@ -14,9 +14,9 @@ import logging
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import runner_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2_grpc as rs_grpc
-from control_plane.api.base import Runtime, Servicer
 from control_plane.domain.ids import new_id
 from control_plane.engine import CallbackResponse, RunInput, ShapeLog, execute
+from control_plane.grpckit.servicer import Runtime, Servicer
 from control_plane.runner.records import RunRecord, RunRecorder
 from control_plane.runner.versions import VersionCache
 from control_plane.store.clock import utcnow

@@ -18,7 +18,7 @@ from control_plane.store import changes
 from control_plane.store.clock import utcnow
 
 if TYPE_CHECKING:
-    from control_plane.api.base import Runtime
+    from control_plane.grpckit.servicer import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import grpc
 
 from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
-from control_plane.api import convert
-from control_plane.api.base import Runtime, Servicer
-from control_plane.api.errors import to_status
 from control_plane.domain.errors import DomainError
+from control_plane.grpckit import convert
+from control_plane.grpckit.servicer import Runtime, Servicer
+from control_plane.grpckit.status import to_status
 from control_plane.sync import edges, records
 from control_plane.sync.feed import ChangeFeed
 

@@ -36,13 +36,13 @@ from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import run_service_pb2 as rs
 from control_plane.api.api_keys import ApiKeyServicer
-from control_plane.api.base import Runtime
 from control_plane.api.callbacks import CallbackServicer
 from control_plane.api.companies import CompanyServicer
 from control_plane.api.flows import FlowServicer
 from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
 from control_plane.domain import companies
+from control_plane.grpckit.servicer import Runtime
 from control_plane.store.db import database
 from control_plane.store.models import FlowVersion
 from tests.api.helpers import CALLBACK_FLOW, Failure, insert_run, struct

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 import grpc
 
-from control_plane.api.errors import internal_status, to_status
 from control_plane.config import Settings
 from control_plane.domain.errors import DomainError
 from control_plane.domain.tenancy import Principal, authenticate
+from control_plane.grpckit.status import internal_status, to_status
 from control_plane.store.db import database
 
 log = logging.getLogger(__name__)
