@@ -18,10 +18,10 @@ import re
 from sanic import Request
 from sanic.response import HTTPResponse, empty
 
-from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
 from edge import errors, signatures
 from edge.cache import CallbackRecord
+from edge.outcomes import outcome_error
 from edge.runflow_client import RunLost, RunnerUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ async def handle(
 
     if isinstance(result, runner_pb2.RunCallback):
         return _callback_response(result, record, run.run_id)
-    raise _outcome_error(result, run.run_id)
+    raise outcome_error(result, run.run_id)
 
 
 def _add_request_metadata(start: runner_pb2.RunStart, request: Request) -> None:
@@ -181,12 +181,3 @@ def _callback_response(
         headers=headers,
         content_type=record.content_type or "application/json",
     )
-
-
-def _outcome_error(outcome: runner_pb2.RunOutcome, run_id: str | None) -> errors.CallbackError:
-    """The run ended before any callback."""
-    if outcome.reason == "no_callback" or outcome.status == resources_pb2.RUN_STATUS_SUCCEEDED:
-        return errors.NoCallback(run_id=run_id)
-    if outcome.reason == "timed_out" or outcome.status == resources_pb2.RUN_STATUS_TIMED_OUT:
-        return errors.CallbackTimeout(run_id=run_id)
-    return errors.FlowFailed(run_id=run_id)

@@ -108,6 +108,53 @@ class RunInterrupted(CallbackError):
     text = "The connection to the runner broke while the flow ran; see the run for its outcome."
 
 
+class TooManyRuns(CallbackError):
+    # The runner refused the start: the company has as many runs in flight as it may. No run
+    # exists, so no run id; a second is long enough for some of those runs to finish.
+    status_code = 429
+    reason = "too_many_runs"
+    text = "Too many runs in flight for this company; retry after the Retry-After seconds."
+    headers = {"retry-after": "1"}  # Sanic uses the class's headers when none are given
+
+
+# A run stopped by one of the runner's budgets. Each `reason` is `budget_` + the RunReason's
+# suffix in lowercase (RUN_REASON_BUDGET_EXPRESSION_STEPS -> budget_expression_steps).
+class BudgetExpressionSteps(CallbackError):
+    status_code = 502
+    reason = "budget_expression_steps"
+    text = "The flow exceeded its expression step budget before reaching its callback."
+
+
+class BudgetValueSize(CallbackError):
+    status_code = 502
+    reason = "budget_value_size"
+    text = "The flow exceeded its value size budget before reaching its callback."
+
+
+class BudgetBucketSize(CallbackError):
+    status_code = 502
+    reason = "budget_bucket_size"
+    text = "The flow exceeded its bucket size budget before reaching its callback."
+
+
+class BudgetVariablesSize(CallbackError):
+    status_code = 502
+    reason = "budget_variables_size"
+    text = "The flow exceeded its variables size budget before reaching its callback."
+
+
+class BudgetCallbackSize(CallbackError):
+    status_code = 502
+    reason = "budget_callback_size"
+    text = "The flow's callback body exceeded its size budget."
+
+
+class BudgetShapeLog(CallbackError):
+    status_code = 502
+    reason = "budget_shape_log"
+    text = "The flow exceeded its shape log budget before reaching its callback."
+
+
 class CallbackTimeout(CallbackError):
     status_code = 504
     reason = "timeout"

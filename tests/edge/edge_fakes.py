@@ -39,6 +39,8 @@ CB_BREAK = "01cbbreak00000000000000000"
 CB_UNDEPLOYED = "01cbundep00000000000000000"
 CB_DISABLED = "01cbdisab00000000000000000"
 CB_NEW = "01cbnew0000000000000000000"
+CB_BUSY = "01cbbusy000000000000000000"
+CB_BUDGET = "01cbbudget0000000000000000"
 
 SLOW_TIMEOUT_MS = 300
 
@@ -86,6 +88,8 @@ def snapshot(revision: int = 1) -> sync_pb2.SyncCallbacksResponse:
             callback(CB_NOCB, deployment("v-nocb")),
             callback(CB_SLOW, deployment("v-slow"), timeout_ms=SLOW_TIMEOUT_MS),
             callback(CB_BREAK, deployment("v-break")),
+            callback(CB_BUSY, deployment("v-busy")),
+            callback(CB_BUDGET, deployment("v-budget")),
             callback(CB_UNDEPLOYED, deployment("v-ok", ENV_UK)),
             callback(CB_DISABLED, deployment("v-ok", enabled=False)),
         ],
@@ -179,6 +183,8 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
     v-ok*   accepted + callback (201, x-extra header, body naming the version), later outcome
     v-fail  accepted, outcome FAILED (flow_failed)
     v-nocb  accepted, outcome SUCCEEDED (no_callback)
+    v-busy  accepted with no run id, outcome COMPANY_BUSY (not started)
+    v-budget accepted, outcome FAILED (BUDGET_EXPRESSION_STEPS)
     v-slow  accepted, then nothing until cancelled
     v-break accepted, then the whole stream fails
     other   accepted with no run id, outcome FAILED (version_not_found)
@@ -226,7 +232,7 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
         version = start.version_id
         self._n += 1
         run_id = f"run-{self._n}"
-        known = version.startswith("v-ok") or version in ("v-fail", "v-nocb", "v-slow", "v-break")
+        known = version.startswith("v-ok") or version in _STARTED
         accepted = runner_pb2.RunFlowServerEvent(
             run_ref=ref, accepted=runner_pb2.RunAccepted(run_id=run_id if known else "")
         )
@@ -244,24 +250,38 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
                 body=body,
             )
             out.put_nowait([accepted, runner_pb2.RunFlowServerEvent(run_ref=ref, callback=cb)])
-            out.put_nowait([outcome(ref, resources_pb2.RUN_STATUS_SUCCEEDED)])
+            out.put_nowait([outcome(ref, SUCCEEDED)])
         elif version == "v-fail":
-            out.put_nowait([accepted, outcome(ref, resources_pb2.RUN_STATUS_FAILED, "flow_failed")])
+            out.put_nowait([accepted, outcome(ref, FAILED, resources_pb2.RUN_REASON_FLOW_FAILED)])
         elif version == "v-nocb":
             out.put_nowait(
-                [accepted, outcome(ref, resources_pb2.RUN_STATUS_SUCCEEDED, "no_callback")]
+                [accepted, outcome(ref, SUCCEEDED, resources_pb2.RUN_REASON_NO_CALLBACK)]
             )
+        elif version == "v-budget":
+            reason = resources_pb2.RUN_REASON_BUDGET_EXPRESSION_STEPS
+            out.put_nowait([accepted, outcome(ref, FAILED, reason)])
         elif version in ("v-slow", "v-break"):
             out.put_nowait([accepted])
             return "break" if version == "v-break" else ""
         else:
-            out.put_nowait(
-                [accepted, outcome(ref, resources_pb2.RUN_STATUS_FAILED, "version_not_found")]
+            reason = (
+                resources_pb2.RUN_REASON_COMPANY_BUSY
+                if version == "v-busy"
+                else resources_pb2.RUN_REASON_VERSION_NOT_FOUND
             )
+            out.put_nowait([accepted, outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)])
         return ""
 
 
-def outcome(ref: int, status: int, reason: str = "") -> runner_pb2.RunFlowServerEvent:
+SUCCEEDED = resources_pb2.RUN_STATUS_SUCCEEDED
+FAILED = resources_pb2.RUN_STATUS_FAILED
+# Versions the fake starts (gives a run id); v-ok* too.
+_STARTED = ("v-fail", "v-nocb", "v-slow", "v-break", "v-budget")
+
+
+def outcome(
+    ref: int, status: int, reason: int = resources_pb2.RUN_REASON_UNSPECIFIED
+) -> runner_pb2.RunFlowServerEvent:
     return runner_pb2.RunFlowServerEvent(
         run_ref=ref, outcome=runner_pb2.RunOutcome(status=status, reason=reason, error="x")
     )

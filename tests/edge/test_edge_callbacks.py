@@ -6,6 +6,8 @@ import asyncio
 
 from edge_fakes import (
     CB_BREAK,
+    CB_BUDGET,
+    CB_BUSY,
     CB_DISABLED,
     CB_FAIL,
     CB_NOCB,
@@ -141,6 +143,21 @@ async def test_flow_failure_is_502_with_run_id(edge):
 
 async def test_finishing_without_callback_is_502_no_callback(edge):
     error(await edge.client.post(signed(CB_NOCB)), 502, "no_callback", run_id="run-1")
+
+
+async def test_company_busy_is_429_with_retry_after_and_no_run(edge, runner):
+    r = await edge.client.post(signed(CB_BUSY))
+
+    error(r, 429, "too_many_runs")
+    assert r.headers["retry-after"] == "1"
+    assert len(runner[0].starts) == 1  # not tried elsewhere: the limit is the company's
+
+
+async def test_budget_reason_is_502_naming_the_budget(edge):
+    r = await edge.client.post(signed(CB_BUDGET))
+
+    error(r, 502, "budget_expression_steps", run_id="run-1")
+    assert "expression step budget" in r.json()["message"]
 
 
 async def test_timeout_is_504_with_run_id_and_cancels_the_run(edge, runner):

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from edge_fakes import API_KEY, dead_target, wait_for
 
+from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
 from edge.backoff import Backoff
 from edge.runflow_client import RunFlowClient, RunLost, RunnerUnavailable
@@ -51,7 +52,8 @@ async def test_outcome_resolves_a_run_without_callback(runner):
         await wait_for(lambda: client.connected)
         run = client.start(start("v-nocb"))
         result = await run.result
-        assert isinstance(result, runner_pb2.RunOutcome) and result.reason == "no_callback"
+        assert isinstance(result, runner_pb2.RunOutcome)
+        assert result.reason == resources_pb2.RUN_REASON_NO_CALLBACK
 
 
 async def test_no_stream_fails_at_once():
