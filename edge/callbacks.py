@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 # that just started, or is reconnecting after a blip, should not turn callers away at once.
 RUNNER_CONNECT_GRACE_S = 1.0
 
+#: Status recorded for a run whose caller closed the connection first (nginx's "client closed
+#: request"); the caller never sees it.
+CALLER_LEFT = 499
+
 ALLOW = "GET, POST, HEAD, OPTIONS"
 METHODS = ("GET", "POST", "HEAD", "OPTIONS")
 
@@ -117,18 +121,24 @@ async def handle(
         run = runner.start(start)
     except RunnerUnavailable:
         raise errors.RunnerDown from None
+    caller_status = 0  # neither of the contract's two (a bug's 500): the runner records 504
     try:
         async with asyncio.timeout(timeout_ms / 1000):
             result = await run.result
     except TimeoutError:
+        caller_status = errors.CallbackTimeout.status_code
         raise errors.CallbackTimeout(run_id=run.run_id) from None
+    except asyncio.CancelledError:
+        # Sanic cancels the handler when the caller closes the connection.
+        caller_status = CALLER_LEFT
+        raise
     except RunnerUnavailable:
         raise errors.RunnerDown from None
     except RunLost:
         raise errors.RunInterrupted(run_id=run.run_id) from None
     finally:
-        # Timed out or the caller left: tell the runner (no-op once the run has answered).
-        runner.cancel(run)
+        # Tell the runner what the caller got instead (no-op once the run has answered).
+        runner.cancel(run, caller_status)
 
     if isinstance(result, runner_pb2.RunCallback):
         return _callback_response(result, record, run.run_id)

@@ -104,13 +104,17 @@ class RunFlowClient:
         stream.wake.set()
         return run
 
-    def cancel(self, run: Run) -> None:
-        """Stop waiting for a run that has neither called back nor ended (no-op otherwise)."""
+    def cancel(self, run: Run, caller_status: int = 0) -> None:
+        """Stop waiting for a run that has neither called back nor ended (no-op otherwise).
+
+        `caller_status` is what the caller got instead (504, 499); the runner records it.
+        """
         stream = run._stream
         if stream.runs.pop(run.ref, None) is None:
             return
         if stream is self._stream:
-            stream.pending.events.add(run_ref=run.ref, cancel=runner_pb2.RunCancel())
+            cancel = runner_pb2.RunCancel(caller_status=caller_status)
+            stream.pending.events.add(run_ref=run.ref, cancel=cancel)
             stream.wake.set()
 
     async def run(self) -> None:

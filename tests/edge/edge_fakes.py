@@ -41,6 +41,7 @@ CB_DISABLED = "01cbdisab00000000000000000"
 CB_NEW = "01cbnew0000000000000000000"
 CB_BUSY = "01cbbusy000000000000000000"
 CB_BUDGET = "01cbbudget0000000000000000"
+CB_WAIT = "01cbwait000000000000000000"  # v-slow with a long timeout: waits until the test acts
 
 SLOW_TIMEOUT_MS = 300
 
@@ -90,6 +91,7 @@ def snapshot(revision: int = 1) -> sync_pb2.SyncCallbacksResponse:
             callback(CB_BREAK, deployment("v-break")),
             callback(CB_BUSY, deployment("v-busy")),
             callback(CB_BUDGET, deployment("v-budget")),
+            callback(CB_WAIT, deployment("v-slow"), timeout_ms=20_000),
             callback(CB_UNDEPLOYED, deployment("v-ok", ENV_UK)),
             callback(CB_DISABLED, deployment("v-ok", enabled=False)),
         ],
@@ -192,6 +194,8 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
 
     starts: list[runner_pb2.RunStart] = field(default_factory=list)
     cancels: list[int] = field(default_factory=list)
+    #: run_ref -> RunCancel.caller_status, for every cancel.
+    cancel_statuses: dict[int, int] = field(default_factory=dict)
     #: run_ref -> run id, for every accepted run.
     run_ids: dict[int, str] = field(default_factory=dict)
     #: Events per RunFlowRequest received (to see the batching).
@@ -220,6 +224,7 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
                 for event in request.events:
                     if event.WhichOneof("event") == "cancel":
                         self.cancels.append(event.run_ref)
+                        self.cancel_statuses[event.run_ref] = event.cancel.caller_status
                         continue
                     if self._play(event.run_ref, event.start, out) == "break":
                         await asyncio.sleep(0.05)  # let `accepted` go out first

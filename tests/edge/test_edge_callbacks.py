@@ -14,6 +14,7 @@ from edge_fakes import (
     CB_OK,
     CB_SLOW,
     CB_UNDEPLOYED,
+    CB_WAIT,
     ENV_UK,
     OTHER_SIGNATURE,
     SIGNATURE,
@@ -171,7 +172,23 @@ async def test_timeout_is_504_with_run_id_and_cancels_the_run(edge, runner):
     assert 0.25 <= took < 2.0  # the callback's timeout is 300 ms
     (ref,) = fake.run_ids
     await wait_for(lambda: fake.cancels == [ref])
+    assert fake.cancel_statuses == {ref: 504}  # what the caller got
     assert edge.app.ctx.runner.open_runs == 0
+
+
+async def test_caller_leaving_cancels_the_run_with_499(edge, runner):
+    fake, _ = runner
+    _, writer = await asyncio.open_connection(edge.server.host, edge.server.port)
+    writer.write(f"GET {signed(CB_WAIT)} HTTP/1.1\r\nhost: edge\r\n\r\n".encode())
+    await writer.drain()
+    await wait_for(lambda: len(fake.run_ids) == 1)
+    await wait_for(lambda: edge.app.ctx.runner.open_runs == 1)
+    writer.close()  # the caller gives up before the callback
+
+    (ref,) = fake.run_ids
+    await wait_for(lambda: fake.cancel_statuses == {ref: 499})
+    assert edge.app.ctx.runner.open_runs == 0
+    await writer.wait_closed()
 
 
 async def test_runner_unreachable_is_503(start_edge, sync):

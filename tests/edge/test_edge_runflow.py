@@ -70,9 +70,10 @@ async def test_cancel_is_sent_once_and_forgets_the_run(runner):
         await wait_for(lambda: client.connected)
         run = client.start(start("v-slow"))
         await wait_for(lambda: run.run_id is not None)
-        client.cancel(run)
-        client.cancel(run)
+        client.cancel(run, 504)
+        client.cancel(run, 499)
         await wait_for(lambda: fake.cancels == [run.ref])
+        assert fake.cancel_statuses == {run.ref: 504}
         assert client.open_runs == 0
 
 
