@@ -14,6 +14,11 @@ EDGE_ID_FILE = "edge_id"
 
 _N = TypeVar("_N", int, float)
 
+#: Largest EDGE_MAX_BODY_BYTES allowed. A request's start travels to the runner as one message
+#: when it is larger than the usual 4 MiB batch; at 8 MiB (plus headers) it stays well inside the
+#: runner's 16 MiB receive limit, past which the runner would end the stream all runs share.
+MAX_BODY_BYTES_LIMIT = 8 << 20
+
 
 @dataclass(frozen=True)
 class EdgeSettings:
@@ -35,7 +40,8 @@ class EdgeSettings:
     #: Directory for the last-known-good cache file and the generated edge id.
     #: (EDGE_STATE_DIR, default .boomerang/edge)
     state_dir: Path = Path(".boomerang/edge")
-    #: Largest accepted request body, in bytes; larger ones get 413. (EDGE_MAX_BODY_BYTES, 1 MiB)
+    #: Largest accepted request body, in bytes; larger ones get 413. At most 8 MiB.
+    #: (EDGE_MAX_BODY_BYTES, default 1 MiB)
     max_body_bytes: int = 1024 * 1024
     #: 0: serve from the cache for as long as the control plane is down. > 0: fail closed (503
     #: `not_ready`) once the cache has not been confirmed by the control plane for this many
@@ -51,6 +57,11 @@ class EdgeSettings:
             raise ValueError(f"EDGE_PORT must be 0-65535, not {self.port}")
         if self.max_body_bytes < 0:
             raise ValueError("EDGE_MAX_BODY_BYTES must be >= 0")
+        if self.max_body_bytes > MAX_BODY_BYTES_LIMIT:
+            raise ValueError(
+                f"EDGE_MAX_BODY_BYTES must be at most {MAX_BODY_BYTES_LIMIT} (8 MiB), not "
+                f"{self.max_body_bytes}: a larger body could pass the runner's message limit"
+            )
         if self.staleness_limit_s < 0:
             raise ValueError("EDGE_STALENESS_LIMIT_S must be >= 0")
 

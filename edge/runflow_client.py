@@ -11,6 +11,10 @@ A reader dispatches the runner's events to the run's future, which resolves with
 `callback` (the caller's response) or `outcome` (the run ended without one). If the stream breaks,
 every open run fails: `RunnerUnavailable` if it was not accepted yet, `RunLost` if it was. Then
 the client reconnects with backoff; starts in between fail at once with `RunnerUnavailable`.
+
+One message never packs more than MAX_MESSAGE_BYTES of events (one larger event goes alone): a
+burst of large bodies in one message could pass the runner's receive limit, and the runner would
+end the stream, failing every tenant's open runs.
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ log = logging.getLogger(__name__)
 
 RunResult = runner_pb2.RunCallback | runner_pb2.RunOutcome
 
+#: Most bytes of packed events in one RunFlowRequest: the contract's bound for both writers, a
+#: quarter of the runner's 16 MiB receive limit.
+MAX_MESSAGE_BYTES = 4 << 20
+# ByteSize() costs about as much as serializing (upb encodes to count), so the writer measures a
+# batch only when this estimate could pass the limit: the bodies, plus per start a bound on the
+# rest (request line and headers fit Sanic's 8 KiB header limit; the ids are short), plus per
+# cancel its few bytes.
+_START_ALLOWANCE = 16 << 10
+_CANCEL_ALLOWANCE = 32
+
 
 class RunnerUnavailable(Exception):
     """The run could not start: no stream to the runner, or it broke before `accepted`."""
@@ -42,7 +56,7 @@ class RunLost(Exception):
 class _Stream:
     """One RunFlow call and the runs opened on it."""
 
-    __slots__ = ("call", "pending", "runs", "wake")
+    __slots__ = ("call", "pending", "pending_bytes", "runs", "wake")
 
     def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
         self.call = call
@@ -50,6 +64,8 @@ class _Stream:
         self.runs: dict[int, Run] = {}
         #: Events queued for the next write.
         self.pending = runner_pb2.RunFlowRequest()
+        #: At least the serialized size of `pending` (see _START_ALLOWANCE).
+        self.pending_bytes = 0
         self.wake = asyncio.Event()
 
 
@@ -101,6 +117,7 @@ class RunFlowClient:
         run = Run(ref, asyncio.get_running_loop().create_future(), stream)
         stream.runs[ref] = run
         stream.pending.events.add(run_ref=ref, start=start)
+        stream.pending_bytes += len(start.body) + _START_ALLOWANCE
         stream.wake.set()
         return run
 
@@ -115,6 +132,7 @@ class RunFlowClient:
         if stream is self._stream:
             cancel = runner_pb2.RunCancel(caller_status=caller_status)
             stream.pending.events.add(run_ref=run.ref, cancel=cancel)
+            stream.pending_bytes += _CANCEL_ALLOWANCE
             stream.wake.set()
 
     async def run(self) -> None:
@@ -167,7 +185,12 @@ class RunFlowClient:
             await stream.wake.wait()
             stream.wake.clear()
             batch, stream.pending = stream.pending, runner_pb2.RunFlowRequest()
-            await stream.call.write(batch)
+            estimate, stream.pending_bytes = stream.pending_bytes, 0
+            if estimate <= MAX_MESSAGE_BYTES or batch.ByteSize() <= MAX_MESSAGE_BYTES:
+                await stream.call.write(batch)
+            else:
+                for part in split_batch(batch, MAX_MESSAGE_BYTES):
+                    await stream.call.write(part)
 
     async def _read(self, stream: _Stream) -> None:
         runs = stream.runs
@@ -192,6 +215,28 @@ class RunFlowClient:
         if what != self._last_error:
             log.warning("RunFlow stream to the runner down (%s); retrying", what)
             self._last_error = what
+
+
+def split_batch(batch: runner_pb2.RunFlowRequest, limit: int) -> list[runner_pb2.RunFlowRequest]:
+    """`batch`'s events, in order, in messages of at most `limit` bytes (a larger event alone)."""
+    parts: list[runner_pb2.RunFlowRequest] = []
+    part = runner_pb2.RunFlowRequest()
+    size = 0
+    for event in batch.events:
+        n = event.ByteSize()
+        n += 1 + _varint_size(n)  # the field's tag and length prefix
+        if size and size + n > limit:
+            parts.append(part)
+            part = runner_pb2.RunFlowRequest()
+            size = 0
+        part.events.append(event)
+        size += n
+    parts.append(part)
+    return parts
+
+
+def _varint_size(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
 
 
 def _fail_open_runs(stream: _Stream) -> None:

@@ -200,6 +200,8 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
     run_ids: dict[int, str] = field(default_factory=dict)
     #: Events per RunFlowRequest received (to see the batching).
     batch_sizes: list[int] = field(default_factory=list)
+    #: Serialized size of each RunFlowRequest received.
+    batch_bytes: list[int] = field(default_factory=list)
     streams_opened: int = 0
     _n: int = 0
 
@@ -221,6 +223,7 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
                 if request is grpc.aio.EOF:
                     return
                 self.batch_sizes.append(len(request.events))
+                self.batch_bytes.append(request.ByteSize())
                 for event in request.events:
                     if event.WhichOneof("event") == "cancel":
                         self.cancels.append(event.run_ref)
@@ -292,10 +295,14 @@ def outcome(
     )
 
 
+# As the runner's (control_plane/server.py): a message over 16 MiB ends the stream.
+SERVER_OPTIONS = [("grpc.max_receive_message_length", 16 << 20)]
+
+
 @contextlib.asynccontextmanager
 async def grpc_server(sync: FakeSync | None = None, runner: FakeRunner | None = None):
     """A real grpc.aio server on a free loopback port; yields its target."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     if sync is not None:
         sync_grpc.add_CallbackSyncServiceServicer_to_server(sync, server)
     if runner is not None:

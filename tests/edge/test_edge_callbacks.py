@@ -252,3 +252,18 @@ async def test_unknown_version_at_the_runner_is_502(edge, sync):
     await wait_for(lambda: edge.app.ctx.cache.state.revision == 2)
 
     error(await edge.client.get(signed(CB_OK)), 502, "flow_failed")
+
+
+async def test_a_burst_of_large_bodies_reaches_the_runner_in_messages_of_at_most_4_mib(
+    start_edge, sync, runner
+):
+    fake, target = runner
+    edge = await start_edge(sync_target=sync[1], runner_target=target, max_body_bytes=2 << 20)
+    body = b"x" * (1 << 20)
+    responses = await asyncio.gather(
+        *(edge.client.post(signed(CB_NOCB), content=body) for _ in range(10))
+    )
+
+    assert [r.status_code for r in responses] == [502] * 10  # no_callback: the run did start
+    assert sum(fake.batch_sizes) == 10 and fake.streams_opened == 1
+    assert max(fake.batch_bytes) <= 4 << 20

@@ -43,6 +43,14 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     )
 
 
+def test_body_limit_goes_up_to_8_mib(tmp_path: Path) -> None:
+    env = {"BOOMERANG_API_KEY": "k", "EDGE_STATE_DIR": str(tmp_path)}
+    s = EdgeSettings.from_env({**env, "EDGE_MAX_BODY_BYTES": str(8 << 20)})
+    assert s.max_body_bytes == 8 << 20
+    with pytest.raises(ValueError, match=r"at most 8388608 \(8 MiB\), not 8388609"):
+        EdgeSettings.from_env({**env, "EDGE_MAX_BODY_BYTES": str((8 << 20) + 1)})
+
+
 def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
     env = {"BOOMERANG_API_KEY": "k", "EDGE_STATE_DIR": str(tmp_path / "state")}
     first = EdgeSettings.from_env(env).edge_id
@@ -57,6 +65,7 @@ def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
         ({"BOOMERANG_API_KEY": "k", "EDGE_PORT": "http"}, "EDGE_PORT"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_PORT": "70000"}, "EDGE_PORT"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_STALENESS_LIMIT_S": "-1"}, "EDGE_STALENESS_LIMIT_S"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_BODY_BYTES": "8388609"}, "EDGE_MAX_BODY_BYTES"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env, message) -> None:

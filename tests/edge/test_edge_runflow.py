@@ -11,13 +11,22 @@ from edge_fakes import API_KEY, dead_target, wait_for
 
 from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
+from edge.app import CHANNEL_OPTIONS
 from edge.backoff import Backoff
-from edge.runflow_client import RunFlowClient, RunLost, RunnerUnavailable
+from edge.runflow_client import (
+    MAX_MESSAGE_BYTES,
+    RunFlowClient,
+    RunLost,
+    RunnerUnavailable,
+    split_batch,
+)
+
+MiB = 1 << 20
 
 
 @contextlib.asynccontextmanager
 async def client_for(target: str):
-    channel = grpc.aio.insecure_channel(target)
+    channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
     client = RunFlowClient(channel, api_key=API_KEY, backoff=Backoff(base_s=0.01, cap_s=0.05))
     task = asyncio.create_task(client.run())
     try:
@@ -29,8 +38,8 @@ async def client_for(target: str):
         await channel.close()
 
 
-def start(version: str) -> runner_pb2.RunStart:
-    return runner_pb2.RunStart(company="acme", callback_id="cb", version_id=version)
+def start(version: str, body: bytes = b"") -> runner_pb2.RunStart:
+    return runner_pb2.RunStart(company="acme", callback_id="cb", version_id=version, body=body)
 
 
 async def test_runs_queued_together_go_out_in_one_message(runner):
@@ -88,3 +97,41 @@ async def test_stopping_the_client_fails_open_runs(runner):
         await accepted.result
     with pytest.raises(RunnerUnavailable):
         await not_accepted.result
+
+
+async def test_a_burst_of_large_bodies_goes_out_in_messages_of_at_most_4_mib(runner):
+    fake, target = runner
+    async with client_for(target) as client:
+        await wait_for(lambda: client.connected)
+        runs = [client.start(start("v-nocb", b"x" * MiB)) for _ in range(10)]
+        await asyncio.gather(*(run.result for run in runs))
+
+    assert MAX_MESSAGE_BYTES == 4 * MiB
+    assert fake.batch_sizes == [3, 3, 3, 1]
+    assert max(fake.batch_bytes) <= 4 * MiB
+    assert [s.body for s in fake.starts] == [b"x" * MiB] * 10
+
+
+async def test_an_event_over_the_limit_goes_alone(runner):
+    fake, target = runner
+    async with client_for(target) as client:
+        await wait_for(lambda: client.connected)
+        bodies = [b"a" * (3 * MiB), b"b" * (5 * MiB), b"c", b"d"]
+        runs = [client.start(start("v-nocb", body)) for body in bodies]
+        await asyncio.gather(*(run.result for run in runs))
+
+    assert fake.batch_sizes == [1, 1, 2]
+    assert [s.body[:1] for s in fake.starts] == [b"a", b"b", b"c", b"d"]
+
+
+def test_split_keeps_every_event_in_order_and_counts_bytes_exactly() -> None:
+    batch = runner_pb2.RunFlowRequest()
+    for ref, size in enumerate([10, 3000, 20, 2500, 1, 1, 4000], start=1):
+        batch.events.add(run_ref=ref, start=start("v", b"x" * size))
+    batch.events.add(run_ref=1, cancel=runner_pb2.RunCancel(caller_status=504))
+
+    parts = split_batch(batch, 4096)
+    assert [[e.run_ref for e in p.events] for p in parts] == [[1, 2, 3], [4, 5, 6], [7, 1]]
+    assert all(p.ByteSize() <= 4096 for p in parts)
+    assert sum(p.ByteSize() for p in parts) == batch.ByteSize()
+    assert split_batch(runner_pb2.RunFlowRequest(), 4096) == [runner_pb2.RunFlowRequest()]
