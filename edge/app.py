@@ -26,6 +26,7 @@ from edge.errors import RUN_ID_HEADER, JsonErrorHandler
 from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
 from edge.rate_limits import RateLimiter
 from edge.runflow_client import RunFlowClient
+from edge.runner_pool import RunnerPool
 from edge.sync_client import SyncClient
 
 #: One line per request: path only, never the query string (it may hold the signature).
@@ -56,9 +57,8 @@ class EdgeContext:
     access_log: AccessLog
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     sync: SyncClient | None = None
-    runner: RunFlowClient | None = None
+    runners: RunnerPool | None = None
     control_plane_channel: grpc.aio.Channel | None = None
-    runner_channel: grpc.aio.Channel | None = None
     # Background tasks, named (SYNC_TASK, RUNFLOW_TASK). Plain asyncio tasks rather than
     # app.add_task: Sanic refuses named tasks when served through create_server (edge.server).
     sync_task: asyncio.Task[None] | None = None
@@ -137,9 +137,16 @@ async def readyz(request: Request) -> HTTPResponse:
         "ready": state is not None,
         "revision": ctx.cache.state.revision if ctx.cache.state else None,
         "control_plane_connected": ctx.cache.live,
-        "runner_connected": ctx.runner is not None and ctx.runner.connected,
+        "runner_connected": ctx.runners is not None and ctx.runners.connected,
+        "runners": {c.name: _runner_state(c) for c in ctx.runners.clients} if ctx.runners else {},
     }
     return json(body, status=200 if state is not None else 503)
+
+
+def _runner_state(client: RunFlowClient) -> str:
+    if not client.connected:
+        return "down"
+    return "draining" if client.draining else "up"
 
 
 async def metrics(request: Request) -> HTTPResponse:
@@ -185,17 +192,19 @@ async def _open(app: EdgeApp) -> None:
     )
     ctx.sync_task = asyncio.create_task(ctx.sync.run(), name=SYNC_TASK)
 
-    ctx.runner_channel = grpc.aio.insecure_channel(settings.runner_target, options=CHANNEL_OPTIONS)
-    ctx.runner = RunFlowClient(ctx.runner_channel, api_key=settings.api_key)
-    ctx.runflow_task = asyncio.create_task(ctx.runner.run(), name=RUNFLOW_TASK)
+    ctx.runners = RunnerPool.connect(
+        settings.runner_targets, api_key=settings.api_key, channel_options=CHANNEL_OPTIONS
+    )
+    ctx.runflow_task = asyncio.create_task(ctx.runners.keep_connected(), name=RUNFLOW_TASK)
     ctx.access_log_task = asyncio.create_task(ctx.access_log.run(), name="edge-access-log")
 
-    sync, runner = ctx.sync, ctx.runner
+    sync, runners = ctx.sync, ctx.runners
     ctx.metrics.bind(
         revision=lambda: sync.applied_revision,
         control_plane_connected=lambda: sync.connected,
-        runner_connected=lambda: runner.connected,
-        open_runs=lambda: runner.open_runs,
+        runner_connected=lambda: runners.connected,
+        open_runs=lambda: runners.open_runs,
+        runners=runners.clients,
     )
 
 
@@ -204,8 +213,8 @@ async def _close(app: EdgeApp) -> None:
     await _cancel(ctx.access_log_task)  # flushes what it holds
     # Reverse order of _open. Cancelling the RunFlow task fails the runs still open (503/502).
     await _cancel(ctx.runflow_task)
-    if ctx.runner_channel is not None:
-        await ctx.runner_channel.close()
+    if ctx.runners is not None:
+        await ctx.runners.close()
     await _cancel(ctx.sync_task)
     if ctx.control_plane_channel is not None:
         await ctx.control_plane_channel.close()

@@ -10,7 +10,6 @@ start a run, so monitors can check a URL without running the flow.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import re
@@ -25,10 +24,6 @@ from edge.outcomes import outcome_error
 from edge.runflow_client import RunLost, RunnerUnavailable
 
 log = logging.getLogger(__name__)
-# With no stream to the runner, a request waits this long for one before answering 503: an edge
-# that just started, or is reconnecting after a blip, should not turn callers away at once.
-RUNNER_CONNECT_GRACE_S = 1.0
-
 #: Status recorded for a run whose caller closed the connection first (nginx's "client closed
 #: request"); the caller never sees it.
 CALLER_LEFT = 499
@@ -98,8 +93,8 @@ async def handle(
     if wait_s:
         raise errors.RateLimited(headers={"retry-after": str(math.ceil(wait_s))})
 
-    runner = ctx.runner
-    if runner is None:
+    runners = ctx.runners
+    if runners is None:
         raise errors.RunnerDown
     timeout_ms = min(record.timeout_ms or DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)
     start = runner_pb2.RunStart(
@@ -113,19 +108,14 @@ async def handle(
         timeout_ms=timeout_ms,
     )
     _add_request_metadata(start, request)
-    if not runner.connected:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(RUNNER_CONNECT_GRACE_S, timeout_ms / 1000)):
-                await runner.wait_connected()
-    try:
-        run = runner.start(start)
-    except RunnerUnavailable:
-        raise errors.RunnerDown from None
+    run = runners.run(start)
     caller_status = 0  # neither of the contract's two (a bug's 500): the runner records 504
     try:
         async with asyncio.timeout(timeout_ms / 1000):
-            result = await run.result
+            result = await run.result()
     except TimeoutError:
+        if not run.started:  # still waiting for a runner to take it: the flow never started
+            raise errors.RunnerDown from None
         caller_status = errors.CallbackTimeout.status_code
         raise errors.CallbackTimeout(run_id=run.run_id) from None
     except asyncio.CancelledError:
@@ -138,7 +128,7 @@ async def handle(
         raise errors.RunInterrupted(run_id=run.run_id) from None
     finally:
         # Tell the runner what the caller got instead (no-op once the run has answered).
-        runner.cancel(run, caller_status)
+        run.cancel(caller_status)
 
     if isinstance(result, runner_pb2.RunCallback):
         return _callback_response(result, record, run.run_id)

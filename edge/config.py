@@ -35,8 +35,9 @@ class EdgeSettings:
     #: gRPC address of the control plane's CallbackSyncService.
     #: (BOOMERANG_CONTROL_PLANE, default 127.0.0.1:50051)
     control_plane_target: str = "127.0.0.1:50051"
-    #: gRPC address of the RunnerService. (BOOMERANG_RUNNER, default: control_plane_target)
-    runner_target: str = "127.0.0.1:50051"
+    #: gRPC addresses of the RunnerServices (one stream each; new runs are spread over them).
+    #: (BOOMERANG_RUNNER, comma-separated `host:port` list, default: control_plane_target)
+    runner_targets: tuple[str, ...] = ("127.0.0.1:50051",)
     #: Directory for the last-known-good cache file and the generated edge id.
     #: (EDGE_STATE_DIR, default .boomerang/edge)
     state_dir: Path = Path(".boomerang/edge")
@@ -53,6 +54,17 @@ class EdgeSettings:
             raise ValueError("BOOMERANG_API_KEY is required (an installation-wide API key)")
         if not self.edge_id:
             raise ValueError("EDGE_ID must not be empty")
+        if not self.runner_targets or not all(self.runner_targets):
+            listed = ",".join(self.runner_targets)
+            raise ValueError(
+                f"BOOMERANG_RUNNER must be a comma-separated list of host:port runner addresses "
+                f"without empty entries, not {listed!r}"
+            )
+        if len(set(self.runner_targets)) != len(self.runner_targets):
+            # Each runner gets at most one try per request; a duplicate would get two.
+            raise ValueError(
+                f"BOOMERANG_RUNNER lists an address twice: {','.join(self.runner_targets)!r}"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"EDGE_PORT must be 0-65535, not {self.port}")
         if self.max_body_bytes < 0:
@@ -85,7 +97,7 @@ class EdgeSettings:
             host=env.get("EDGE_HOST", "127.0.0.1"),
             port=_number(env, "EDGE_PORT", 8080, int),
             control_plane_target=control_plane,
-            runner_target=env.get("BOOMERANG_RUNNER") or control_plane,
+            runner_targets=_addresses(env.get("BOOMERANG_RUNNER") or control_plane),
             state_dir=state_dir,
             max_body_bytes=_number(env, "EDGE_MAX_BODY_BYTES", 1024 * 1024, int),
             staleness_limit_s=_number(env, "EDGE_STALENESS_LIMIT_S", 0.0, float),
@@ -107,6 +119,10 @@ def stored_edge_id(state_dir: Path) -> str:
     tmp.write_text(edge_id + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return edge_id
+
+
+def _addresses(raw: str) -> tuple[str, ...]:
+    return tuple(address.strip() for address in raw.split(","))
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:

@@ -12,6 +12,10 @@ A reader dispatches the runner's events to the run's future, which resolves with
 every open run fails: `RunnerUnavailable` if it was not accepted yet, `RunLost` if it was. Then
 the client reconnects with backoff; starts in between fail at once with `RunnerUnavailable`.
 
+A runner about to shut down says `draining` (or answers a start with RUN_REASON_RUNNER_DRAINING):
+the client then reports itself not `accepting` until its next stream, so the pool (runner_pool)
+sends new runs elsewhere, while the runs already open here still get their events.
+
 One message never packs more than MAX_MESSAGE_BYTES of events (one larger event goes alone): a
 burst of large bodies in one message could pass the runner's receive limit, and the runner would
 end the stream, failing every tenant's open runs.
@@ -23,9 +27,11 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable
 
 import grpc
 
+from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
 from boomerang.v1 import runner_service_pb2_grpc as runner_grpc
 from edge.backoff import Backoff
@@ -43,6 +49,8 @@ MAX_MESSAGE_BYTES = 4 << 20
 # cancel its few bytes.
 _START_ALLOWANCE = 16 << 10
 _CANCEL_ALLOWANCE = 32
+
+_DRAINING = resources_pb2.RUN_REASON_RUNNER_DRAINING
 
 
 class RunnerUnavailable(Exception):
@@ -85,14 +93,23 @@ class Run:
 
 class RunFlowClient:
     def __init__(
-        self, channel: grpc.aio.Channel, *, api_key: str, backoff: Backoff | None = None
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        api_key: str,
+        name: str = "runner",
+        backoff: Backoff | None = None,
     ) -> None:
+        #: The runner's address, for logs and metrics.
+        self.name = name
+        #: Called whenever `accepting` may have changed (the pool wakes requests waiting for one).
+        self.on_change: Callable[[], None] = _nothing
         self._stub = runner_grpc.RunnerServiceStub(channel)
         self._metadata = (("authorization", f"Bearer {api_key}"),)
         self._backoff = backoff or Backoff()
         self._refs = itertools.count(1)
         self._stream: _Stream | None = None
-        self._up = asyncio.Event()  # set while a stream is open
+        self._draining = False
         self._last_error = ""
 
     @property
@@ -100,13 +117,19 @@ class RunFlowClient:
         return self._stream is not None
 
     @property
+    def draining(self) -> bool:
+        """The runner said it takes no new runs (cleared by the next stream)."""
+        return self._draining
+
+    @property
+    def accepting(self) -> bool:
+        """New runs may start here: a stream is open and the runner is not draining."""
+        return self._stream is not None and not self._draining
+
+    @property
     def open_runs(self) -> int:
         stream = self._stream
         return len(stream.runs) if stream is not None else 0
-
-    async def wait_connected(self) -> None:
-        """Returns once a stream is open (at once if one is); bound it with asyncio.timeout."""
-        await self._up.wait()
 
     def start(self, start: runner_pb2.RunStart) -> Run:
         """Queue a run's start; raises RunnerUnavailable when there is no stream."""
@@ -159,9 +182,10 @@ class RunFlowClient:
         try:
             await call.wait_for_connection()
             self._stream = stream
-            self._up.set()
+            self._draining = False  # a runner that drained and came back takes runs again
+            self.on_change()
             if self._last_error:
-                log.info("RunFlow stream to the runner is up again")
+                log.info("RunFlow stream to the runner %s is up again", self.name)
                 self._last_error = ""
             reader = asyncio.create_task(self._read(stream), name="edge-runflow-reader")
             writer = asyncio.create_task(self._write(stream), name="edge-runflow-writer")
@@ -176,7 +200,7 @@ class RunFlowClient:
         finally:
             if self._stream is stream:
                 self._stream = None
-                self._up.clear()
+                self.on_change()
             call.cancel()
             _fail_open_runs(stream)
 
@@ -202,19 +226,34 @@ class RunFlowClient:
             for event in response.events:
                 run = runs.get(event.run_ref)
                 if run is None:
-                    continue  # cancelled, or already answered: its later events are not needed
+                    # Cancelled or answered runs' later events are not needed; run_ref 0 is none.
+                    if event.HasField("draining"):
+                        self._drain()
+                    continue
                 kind = event.WhichOneof("event")
                 if kind == "accepted":
                     run.run_id = event.accepted.run_id
                 elif kind == "callback" or kind == "outcome":
                     del runs[event.run_ref]
+                    if kind == "outcome" and event.outcome.reason == _DRAINING:
+                        self._drain()  # the start raced the `draining` event, or there was none
                     if not run.result.done():
                         run.result.set_result(getattr(event, kind))
 
+    def _drain(self) -> None:
+        if not self._draining:
+            log.info("runner %s is draining; new runs go to other runners", self.name)
+            self._draining = True
+            self.on_change()
+
     def _note_failure(self, what: str) -> None:
         if what != self._last_error:
-            log.warning("RunFlow stream to the runner down (%s); retrying", what)
+            log.warning("RunFlow stream to the runner %s down (%s); retrying", self.name, what)
             self._last_error = what
+
+
+def _nothing() -> None:
+    pass
 
 
 def split_batch(batch: runner_pb2.RunFlowRequest, limit: int) -> list[runner_pb2.RunFlowRequest]:

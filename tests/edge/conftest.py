@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edge_fakes import API_KEY, FakeRunner, FakeSync, grpc_server, wait_for
+from edge_fakes import API_KEY, FakeRunner, FakeSync, LoopbackServer, grpc_server, wait_for
 
 from edge.app import EdgeApp, create_app
 from edge.config import EdgeSettings
@@ -47,6 +47,26 @@ async def runner() -> AsyncIterator[tuple[FakeRunner, str]]:
         yield servicer, target
 
 
+@dataclass
+class FakeRunnerServer:
+    fake: FakeRunner
+    server: LoopbackServer
+
+
+@pytest.fixture
+async def two_runners() -> AsyncIterator[tuple[FakeRunnerServer, FakeRunnerServer]]:
+    """Two fake runners ("a-run-1", "b-run-1"), each on a server a test may stop and restart."""
+    pair = tuple(
+        FakeRunnerServer(fake, LoopbackServer(runner=fake))
+        for fake in (FakeRunner(prefix="a-"), FakeRunner(prefix="b-"))
+    )
+    for runner in pair:
+        await runner.server.start()
+    yield pair
+    for runner in pair:
+        await runner.server.stop()
+
+
 @pytest.fixture
 async def start_edge(tmp_path: Path):
     """Starts edges (stopped at the end of the test); by default waits until in sync."""
@@ -55,7 +75,7 @@ async def start_edge(tmp_path: Path):
     async def start(
         *,
         sync_target: str,
-        runner_target: str,
+        runner_target: str | tuple[str, ...],
         state_dir: Path | None = None,
         wait: bool = True,
         **overrides,
@@ -64,7 +84,7 @@ async def start_edge(tmp_path: Path):
             api_key=API_KEY,
             edge_id="edge-test",
             control_plane_target=sync_target,
-            runner_target=runner_target,
+            runner_targets=(runner_target,) if isinstance(runner_target, str) else runner_target,
             state_dir=state_dir or tmp_path / "state",
             max_body_bytes=1024,
         )
@@ -74,7 +94,7 @@ async def start_edge(tmp_path: Path):
         edge = Edge(app, server, httpx.AsyncClient(base_url=server.url, timeout=10), settings)
         edges.append(edge)
         if wait:
-            await wait_for(lambda: app.ctx.cache.live and app.ctx.runner.connected)
+            await wait_for(lambda: app.ctx.cache.live and app.ctx.runners.connected)
         return edge
 
     yield start

@@ -46,6 +46,27 @@ CB_WAIT = "01cbwait000000000000000000"  # v-slow with a long timeout: waits unti
 SLOW_TIMEOUT_MS = 300
 
 
+#: Response header naming the run a request started.
+RUN_ID = "x-boomerang-run-id"
+
+
+def error(response: httpx.Response, status: int, reason: str, run_id: str | None = None) -> None:
+    """Asserts an error response as DESIGN §1 has it: JSON, reason, message, run id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "error": reason,
+        "message": response.json()["message"],
+        "run_id": run_id,
+    }
+    assert response.json()["message"]
+    assert SIGNATURE not in response.text
+    if run_id:
+        assert response.headers[RUN_ID] == run_id
+    else:
+        assert RUN_ID not in response.headers
+
+
 def digest(signature: str) -> bytes:
     return hashlib.sha256(signature.encode()).digest()
 
@@ -189,7 +210,10 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
     v-budget accepted, outcome FAILED (BUDGET_EXPRESSION_STEPS)
     v-slow  accepted, then nothing until cancelled
     v-break accepted, then the whole stream fails
-    other   accepted with no run id, outcome FAILED (version_not_found)
+    other   accepted with no run id, outcome VERSION_NOT_FOUND
+
+    With `hold` it records starts and answers none (a runner slow to make runs durable); with
+    `draining` it refuses them with RUN_REASON_RUNNER_DRAINING; `drain()` also says `draining`.
     """
 
     starts: list[runner_pb2.RunStart] = field(default_factory=list)
@@ -203,7 +227,22 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
     #: Serialized size of each RunFlowRequest received.
     batch_bytes: list[int] = field(default_factory=list)
     streams_opened: int = 0
+    #: Run ids are f"{prefix}run-{n}" (tells two fake runners apart).
+    prefix: str = ""
+    hold: bool = False
+    draining: bool = False
     _n: int = 0
+    _outs: list[asyncio.Queue] = field(default_factory=list)
+
+    def drain(self) -> None:
+        """Refuse new runs from now on, and say so on every open stream."""
+        self.draining = True
+        for out in self._outs:
+            out.put_nowait([runner_pb2.RunFlowServerEvent(draining=runner_pb2.RunnerDraining())])
+
+    @property
+    def streams(self) -> int:
+        return len(self._outs)
 
     async def RunFlow(self, request_iterator, context):
         if not _authorized(context):
@@ -217,6 +256,7 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
                 await context.write(runner_pb2.RunFlowResponse(events=events))
 
         writing = asyncio.create_task(writer())
+        self._outs.append(out)
         try:
             while True:
                 request = await context.read()
@@ -233,13 +273,21 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
                         await asyncio.sleep(0.05)  # let `accepted` go out first
                         await context.abort(grpc.StatusCode.UNAVAILABLE, "runner crashed")
         finally:
+            self._outs.remove(out)
             writing.cancel()
 
     def _play(self, ref: int, start: runner_pb2.RunStart, out: asyncio.Queue) -> str:
         self.starts.append(start)
+        if self.hold:
+            return ""
+        if self.draining:
+            reason = resources_pb2.RUN_REASON_RUNNER_DRAINING
+            accepted = runner_pb2.RunFlowServerEvent(run_ref=ref, accepted=runner_pb2.RunAccepted())
+            out.put_nowait([accepted, outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)])
+            return ""
         version = start.version_id
         self._n += 1
-        run_id = f"run-{self._n}"
+        run_id = f"{self.prefix}run-{self._n}"
         known = version.startswith("v-ok") or version in _STARTED
         accepted = runner_pb2.RunFlowServerEvent(
             run_ref=ref, accepted=runner_pb2.RunAccepted(run_id=run_id if known else "")
@@ -299,20 +347,46 @@ def outcome(
 SERVER_OPTIONS = [("grpc.max_receive_message_length", 16 << 20)]
 
 
+class LoopbackServer:
+    """A real grpc.aio server on loopback for fake servicers; after `stop()`, `start()` serves
+    again on the same port (a runner or control plane that went away and came back)."""
+
+    def __init__(self, *, sync: FakeSync | None = None, runner: FakeRunner | None = None) -> None:
+        self.sync = sync
+        self.runner = runner
+        self.port = 0  # a free one, the first time
+        self._server: grpc.aio.Server | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> str:
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        if self.sync is not None:
+            sync_grpc.add_CallbackSyncServiceServicer_to_server(self.sync, server)
+        if self.runner is not None:
+            runner_grpc.add_RunnerServiceServicer_to_server(self.runner, server)
+        self.port = server.add_insecure_port(self.target)
+        await server.start()
+        self._server = server
+        return self.target
+
+    async def stop(self) -> None:
+        """Ends every open stream at once, as a crash would."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            await server.stop(grace=None)
+
+
 @contextlib.asynccontextmanager
 async def grpc_server(sync: FakeSync | None = None, runner: FakeRunner | None = None):
     """A real grpc.aio server on a free loopback port; yields its target."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    if sync is not None:
-        sync_grpc.add_CallbackSyncServiceServicer_to_server(sync, server)
-    if runner is not None:
-        runner_grpc.add_RunnerServiceServicer_to_server(runner, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    server = LoopbackServer(sync=sync, runner=runner)
     try:
-        yield f"127.0.0.1:{port}"
+        yield await server.start()
     finally:
-        await server.stop(grace=None)
+        await server.stop()
 
 
 def dead_target() -> str:

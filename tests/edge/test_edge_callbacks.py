@@ -17,31 +17,15 @@ from edge_fakes import (
     CB_WAIT,
     ENV_UK,
     OTHER_SIGNATURE,
+    RUN_ID,
     SIGNATURE,
     callback_url,
     dead_target,
+    error,
     signed,
     snapshot,
     wait_for,
 )
-
-RUN_ID = "x-boomerang-run-id"
-
-
-def error(response, status: int, reason: str, run_id: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert response.json() == {
-        "error": reason,
-        "message": response.json()["message"],
-        "run_id": run_id,
-    }
-    assert response.json()["message"]
-    assert SIGNATURE not in response.text
-    if run_id:
-        assert response.headers[RUN_ID] == run_id
-    else:
-        assert RUN_ID not in response.headers
 
 
 async def test_success_with_query_signature(edge, runner):
@@ -173,7 +157,7 @@ async def test_timeout_is_504_with_run_id_and_cancels_the_run(edge, runner):
     (ref,) = fake.run_ids
     await wait_for(lambda: fake.cancels == [ref])
     assert fake.cancel_statuses == {ref: 504}  # what the caller got
-    assert edge.app.ctx.runner.open_runs == 0
+    assert edge.app.ctx.runners.open_runs == 0
 
 
 async def test_caller_leaving_cancels_the_run_with_499(edge, runner):
@@ -182,12 +166,12 @@ async def test_caller_leaving_cancels_the_run_with_499(edge, runner):
     writer.write(f"GET {signed(CB_WAIT)} HTTP/1.1\r\nhost: edge\r\n\r\n".encode())
     await writer.drain()
     await wait_for(lambda: len(fake.run_ids) == 1)
-    await wait_for(lambda: edge.app.ctx.runner.open_runs == 1)
+    await wait_for(lambda: edge.app.ctx.runners.open_runs == 1)
     writer.close()  # the caller gives up before the callback
 
     (ref,) = fake.run_ids
     await wait_for(lambda: fake.cancel_statuses == {ref: 499})
-    assert edge.app.ctx.runner.open_runs == 0
+    assert edge.app.ctx.runners.open_runs == 0
     await writer.wait_closed()
 
 
@@ -207,7 +191,7 @@ async def test_runner_stream_breaking_fails_open_runs_then_reconnects(edge, runn
 
     error(broken, 502, "run_lost", run_id="run-2")
     error(await slow, 502, "run_lost", run_id="run-1")
-    await wait_for(lambda: edge.app.ctx.runner.connected and fake.streams_opened == 2)
+    await wait_for(lambda: edge.app.ctx.runners.connected and fake.streams_opened == 2)
     assert (await edge.client.get(signed(CB_OK))).status_code == 201
 
 

@@ -8,10 +8,21 @@ from edge.backoff import Backoff
 from edge.config import EdgeSettings
 
 
+def test_runner_defaults_to_the_control_plane(tmp_path: Path) -> None:
+    env = {
+        "BOOMERANG_API_KEY": "k",
+        "EDGE_STATE_DIR": str(tmp_path),
+        "BOOMERANG_CONTROL_PLANE": "cp:9",
+    }
+    assert EdgeSettings.from_env(env).runner_targets == ("cp:9",)
+    assert EdgeSettings.from_env({**env, "BOOMERANG_RUNNER": ""}).runner_targets == ("cp:9",)
+
+
 def test_defaults(tmp_path: Path) -> None:
     s = EdgeSettings.from_env({"BOOMERANG_API_KEY": "k", "EDGE_STATE_DIR": str(tmp_path)})
     assert (s.host, s.port) == ("127.0.0.1", 8080)
-    assert s.control_plane_target == s.runner_target == "127.0.0.1:50051"
+    assert s.control_plane_target == "127.0.0.1:50051"
+    assert s.runner_targets == ("127.0.0.1:50051",)
     assert (s.max_body_bytes, s.staleness_limit_s) == (1024 * 1024, 0.0)
     assert s.lkg_path == tmp_path / "lkg.binpb"
 
@@ -24,7 +35,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "EDGE_HOST": "0.0.0.0",
             "EDGE_PORT": "9000",
             "BOOMERANG_CONTROL_PLANE": "cp:1",
-            "BOOMERANG_RUNNER": "runner:2",
+            "BOOMERANG_RUNNER": "runner-a:2, runner-b:3",
             "EDGE_STATE_DIR": str(tmp_path),
             "EDGE_MAX_BODY_BYTES": "10",
             "EDGE_STALENESS_LIMIT_S": "2.5",
@@ -36,7 +47,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         host="0.0.0.0",
         port=9000,
         control_plane_target="cp:1",
-        runner_target="runner:2",
+        runner_targets=("runner-a:2", "runner-b:3"),
         state_dir=tmp_path,
         max_body_bytes=10,
         staleness_limit_s=2.5,
@@ -66,6 +77,8 @@ def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
         ({"BOOMERANG_API_KEY": "k", "EDGE_PORT": "70000"}, "EDGE_PORT"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_STALENESS_LIMIT_S": "-1"}, "EDGE_STALENESS_LIMIT_S"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_BODY_BYTES": "8388609"}, "EDGE_MAX_BODY_BYTES"),
+        ({"BOOMERANG_API_KEY": "k", "BOOMERANG_RUNNER": "a:1,,b:2"}, "BOOMERANG_RUNNER"),
+        ({"BOOMERANG_API_KEY": "k", "BOOMERANG_RUNNER": "a:1,a:1"}, "BOOMERANG_RUNNER"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env, message) -> None:

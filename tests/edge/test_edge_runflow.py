@@ -86,6 +86,22 @@ async def test_cancel_is_sent_once_and_forgets_the_run(runner):
         assert client.open_runs == 0
 
 
+async def test_draining_stops_new_runs_but_not_open_ones(runner):
+    fake, target = runner
+    async with client_for(target) as client:
+        changes: list[bool] = []
+        client.on_change = lambda: changes.append(client.accepting)
+        await wait_for(lambda: client.accepting)
+        open_run = client.start(start("v-slow"))
+        await wait_for(lambda: open_run.run_id is not None)
+
+        fake.drain()
+        await wait_for(lambda: client.draining)
+        assert client.connected and not client.accepting
+        assert changes == [True, False]
+        assert client.open_runs == 1 and not open_run.result.done()
+
+
 async def test_stopping_the_client_fails_open_runs(runner):
     async with client_for(runner[1]) as client:
         await wait_for(lambda: client.connected)

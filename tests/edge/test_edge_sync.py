@@ -61,7 +61,7 @@ async def test_restart_with_control_plane_down_serves_from_lkg(start_edge, sync,
     await first.stop()
 
     second = await start_edge(sync_target=dead_target(), runner_target=runner[1], wait=False)
-    await wait_for(lambda: second.app.ctx.runner.connected)
+    await wait_for(lambda: second.app.ctx.runners.connected)
 
     assert (await second.client.get("/readyz")).status_code == 200
     r = await second.client.get(signed(CB_OK))
@@ -119,7 +119,7 @@ async def test_staleness_limit_fails_closed_on_an_old_lkg(start_edge, sync, runn
 
     # Served forever by default; with a 60 s limit, a state confirmed 120 s ago is not served.
     lenient = await start_edge(sync_target=dead_target(), runner_target=runner[1], wait=False)
-    await wait_for(lambda: lenient.app.ctx.runner.connected)
+    await wait_for(lambda: lenient.app.ctx.runners.connected)
     assert (await lenient.client.get(signed(CB_OK))).status_code == 201
     await lenient.stop()
     strict = await start_edge(
