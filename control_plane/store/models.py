@@ -137,9 +137,38 @@ class Run(BaseModel):
     response_status = peewee.IntegerField()
     error = peewee.TextField()
     shapes = peewee.TextField()  # JSON list of shape log entries
+    reason = peewee.IntegerField(default=0)  # a RunReason value (control_plane/runs/lifecycle.py)
+    attempts = peewee.IntegerField(default=1)  # how many times a runner took the run up
 
     class Meta:
-        indexes = ((("company", "started_at"), False), (("flow_id", "started_at"), False))
+        indexes = (
+            (("company", "started_at"), False),
+            (("flow_id", "started_at"), False),
+            (("ended_at",), False),  # retention prunes by end time
+        )
+
+
+class RunTask(BaseModel):
+    """A run that has not ended: its checkpoint, and who works on it (control_plane/runs).
+
+    A run's row here exists exactly while the run is not in a final status; both are written in
+    one transaction. Runners claim rows whose lease has expired (FOR UPDATE SKIP LOCKED on
+    PostgreSQL), so the work of a runner that died is taken up by another.
+    """
+
+    run = peewee.ForeignKeyField(Run, primary_key=True, on_delete="CASCADE")
+    company_id = peewee.CharField(max_length=26)
+    # 0: a caller waits for the callback (not resumable: its caller is gone with its runner);
+    # 1: the tail after the callback, resumed from `state`.
+    lane = peewee.SmallIntegerField()
+    state = peewee.TextField()  # JSON checkpoint: {"input": …, "progress": …}; "" in lane 0
+    owner = peewee.CharField(max_length=64)  # the runner instance working on it; "" if none
+    lease_until = peewee.DateTimeField()
+    attempts = peewee.IntegerField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("lease_until",), False), (("owner",), False))
 
 
 ALL_MODELS: list[type[BaseModel]] = [
@@ -154,4 +183,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     Change,
     EdgeState,
     Run,
+    RunTask,
 ]

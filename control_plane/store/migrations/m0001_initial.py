@@ -1,7 +1,7 @@
 """Initial schema and the revision counter with this database's epoch.
 
-It creates the tables from the current models; the first change to any of them must freeze a copy
-of the definitions used here before altering the models.
+The tables are created from a frozen copy of the models as they were when this migration was
+written: later migrations change the live models in control_plane/store/models.py, never these.
 """
 
 from __future__ import annotations
@@ -10,10 +10,154 @@ import secrets
 
 import peewee
 
-from control_plane.store import models
+
+class BaseModel(peewee.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class Company(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    slug = peewee.CharField(max_length=63, unique=True)
+    name = peewee.CharField(max_length=200)
+    created_at = peewee.DateTimeField()
+
+
+class Environment(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    company = peewee.ForeignKeyField(Company, on_delete="CASCADE", backref="environments")
+    name = peewee.CharField(max_length=200)
+    url_prefix = peewee.CharField(max_length=63)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("company", "url_prefix"), True),)
+
+
+class Flow(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    company = peewee.ForeignKeyField(Company, on_delete="CASCADE", backref="flows")
+    name = peewee.CharField(max_length=200)
+    draft_number = peewee.IntegerField()
+    created_at = peewee.DateTimeField()
+
+
+class FlowVersion(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    flow = peewee.ForeignKeyField(Flow, on_delete="CASCADE", backref="versions")
+    number = peewee.IntegerField()
+    definition = peewee.TextField()  # JSON, validated on save
+    has_callback = peewee.BooleanField()
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("flow", "number"), True),)
+
+
+class Deployment(BaseModel):
+    flow = peewee.ForeignKeyField(Flow, on_delete="CASCADE", backref="deployments")
+    # "" is the default environment. Not a foreign key: the default environment has no row, and
+    # deleting an environment in use is refused by the domain with a clear error.
+    environment_id = peewee.CharField(max_length=26)
+    version = peewee.ForeignKeyField(FlowVersion, on_delete="CASCADE")
+    enabled = peewee.BooleanField()
+    deployed_at = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("flow", "environment_id"), True),)
+
+
+class Callback(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    flow = peewee.ForeignKeyField(Flow, on_delete="CASCADE", backref="callbacks")
+    name = peewee.CharField(max_length=200)
+    # The URL must be handed out again (GetCallbackUrl), so the signature itself is kept; edges
+    # only ever get its digest.
+    signature = peewee.CharField(max_length=52)
+    signature_digest = peewee.BlobField()
+    content_type = peewee.CharField(max_length=255)
+    timeout_ms = peewee.IntegerField()
+    rate_limit_per_minute = peewee.IntegerField(default=0)  # 0: unlimited
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+
+class ApiKey(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    # NULL: installation-wide.
+    company = peewee.ForeignKeyField(Company, null=True, on_delete="CASCADE", backref="api_keys")
+    name = peewee.CharField(max_length=200)
+    secret_digest = peewee.BlobField(unique=True)
+    created_at = peewee.DateTimeField()
+    revoked_at = peewee.DateTimeField(null=True)
+
+
+class RevisionCounter(BaseModel):
+    """One row: the epoch of this database and its latest revision.
+
+    Writers increment it inside their transaction; the row lock serialises them, which is what
+    makes revisions gap-free and in commit order (a sequence would be neither).
+    """
+
+    id = peewee.IntegerField(primary_key=True)
+    epoch = peewee.CharField(max_length=32)
+    revision = peewee.BigIntegerField()
+
+
+class Change(BaseModel):
+    """What changed at a revision: one object an edge must know about."""
+
+    revision = peewee.BigIntegerField(primary_key=True)
+    entity = peewee.CharField(max_length=16)  # callback | environment | flow
+    entity_id = peewee.CharField(max_length=26)
+    created_at = peewee.DateTimeField()
+
+
+class EdgeState(BaseModel):
+    edge_id = peewee.CharField(max_length=128, primary_key=True)
+    epoch = peewee.CharField(max_length=32)
+    revision = peewee.BigIntegerField()
+    connected = peewee.BooleanField()
+    last_seen_at = peewee.DateTimeField()
+
+
+class Run(BaseModel):
+    id = peewee.CharField(max_length=26, primary_key=True)
+    company = peewee.ForeignKeyField(Company, on_delete="CASCADE")
+    flow_id = peewee.CharField(max_length=26)
+    version_id = peewee.CharField(max_length=26)
+    environment_id = peewee.CharField(max_length=26)
+    callback_id = peewee.CharField(max_length=26)
+    status = peewee.CharField(max_length=16)
+    started_at = peewee.DateTimeField()
+    responded_at = peewee.DateTimeField(null=True)
+    ended_at = peewee.DateTimeField(null=True)
+    response_status = peewee.IntegerField()
+    error = peewee.TextField()
+    shapes = peewee.TextField()  # JSON list of shape log entries
+
+    class Meta:
+        indexes = ((("company", "started_at"), False), (("flow_id", "started_at"), False))
+
+
+_MODELS = [
+    Company,
+    Environment,
+    Flow,
+    FlowVersion,
+    Deployment,
+    Callback,
+    ApiKey,
+    RevisionCounter,
+    Change,
+    EdgeState,
+    Run,
+]
 
 
 def apply(db: peewee.Database) -> None:
-    db.create_tables(models.ALL_MODELS)
-    # The epoch tells edges that this database is not the one their revisions came from.
-    models.RevisionCounter.create(id=1, epoch=secrets.token_hex(8), revision=0)
+    with db.bind_ctx(_MODELS):
+        db.create_tables(_MODELS)
+        # The epoch tells edges that this database is not the one their revisions came from.
+        RevisionCounter.create(id=1, epoch=secrets.token_hex(8), revision=0)
