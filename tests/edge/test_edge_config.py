@@ -92,3 +92,6 @@ def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:
     top.reset()
     assert top.next_delay() == pytest.approx(0.1)
     assert Backoff(rand=lambda: 0.0).next_delay() == 0.0
+    # The default stays within a second, so a peer that is back is in use again within 2 s.
+    default = Backoff(rand=lambda: 1.0)
+    assert max(default.next_delay() for _ in range(40)) == 1.0
