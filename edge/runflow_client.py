@@ -43,10 +43,10 @@ RunResult = runner_pb2.RunCallback | runner_pb2.RunOutcome
 #: Most bytes of packed events in one RunFlowRequest: the contract's bound for both writers, a
 #: quarter of the runner's 16 MiB receive limit.
 MAX_MESSAGE_BYTES = 4 << 20
-# ByteSize() costs about as much as serializing (upb encodes to count), so the writer measures a
-# batch only when this estimate could pass the limit: the bodies, plus per start a bound on the
-# rest (request line and headers fit Sanic's 8 KiB header limit; the ids are short), plus per
-# cancel its few bytes.
+# ByteSize() costs about as much as serializing (measured: 8 us against 7 us for 20 small
+# starts), so the writer measures a batch only when this estimate could pass the limit: the
+# bodies, plus per start a bound on the rest (request line and headers fit Sanic's 8 KiB header
+# limit; the ids are short), plus per cancel its few bytes.
 _START_ALLOWANCE = 16 << 10
 _CANCEL_ALLOWANCE = 32
 
