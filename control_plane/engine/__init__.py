@@ -7,8 +7,19 @@ from control_plane.engine.definition import (
     load_definition,
     validate_definition,
 )
-from control_plane.engine.executor import ExecutionResult, ShapeLog, execute
-from control_plane.engine.run import CallbackResponse, RunInput
+from control_plane.engine.executor import (
+    ExecutionResult,
+    Progress,
+    ShapeFailed,
+    ShapeLog,
+    begin_wait,
+    end_wait,
+    execute,
+    finished,
+    run_shape,
+    wait_seconds,
+)
+from control_plane.engine.run import CallbackResponse, RunInput, RunState
 
 __all__ = [
     "DEFAULT_DEFINITION",
@@ -16,9 +27,17 @@ __all__ = [
     "Definition",
     "DefinitionError",
     "ExecutionResult",
+    "Progress",
     "RunInput",
+    "RunState",
+    "ShapeFailed",
     "ShapeLog",
+    "begin_wait",
+    "end_wait",
     "execute",
+    "finished",
     "load_definition",
+    "run_shape",
     "validate_definition",
+    "wait_seconds",
 ]

@@ -40,9 +40,10 @@ Shape types:
     expression. All are evaluated with ``payload`` = the first payload (null when the bucket is
     empty) and ``vars`` as before the shape, then stored in ``vars``. The bucket is unchanged.
 ``callback``
-    ``status`` (integer 100-599, default 200), ``headers`` (object of header name to string;
-    Content-Type, Content-Length and Transfer-Encoding are refused: the content type is set on
-    the callback and the server frames the body), ``unwrap`` (boolean, default false).
+    ``status`` (integer 200-599, default 200; a 1xx cannot be a final answer), ``headers``
+    (object of header name to string; Content-Type, Content-Length and Transfer-Encoding are
+    refused: the content type is set on the callback and the server frames the body), ``unwrap``
+    (boolean, default false).
     The first callback reached answers the waiting caller with the bucket as a compact JSON
     array, or with unwrap, its first payload (null when empty), a string being sent as its
     raw UTF-8 text. Later callbacks answer no one. The bucket is unchanged and the flow goes on.

@@ -1,13 +1,31 @@
-"""Running a definition against one request."""
+"""Running a definition, one shape at a time, from plain-data progress that can be checkpointed.
+
+A run's whole state between two shapes is a `Progress`: where it is, the bucket, the variables,
+whether the caller was answered, the shape log and the expression steps spent. It holds only
+JSON values, so the runner can write it down after any shape and any runner can resume it later
+(control_plane/runs). `run_shape` runs one synchronous shape and changes the progress only when
+the shape succeeds: a shape that fails, runs out of its inline slice or is interrupted can be run
+again from the same progress. Waits are the driver's to await (`begin_wait` / `end_wait`), so
+that a resumed run waits only for what is left.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any, Literal
 
+from control_plane.engine.budgets import (
+    BudgetExceeded,
+    Budgets,
+    DeadlinePassed,
+    Meter,
+    SliceExhausted,
+    value_size,
+)
 from control_plane.engine.definition import Definition
 from control_plane.engine.run import CallbackResponse, RunInput, RunState
 from control_plane.engine.shapes import WaitShape
@@ -23,6 +41,166 @@ class ShapeLog:
     items_out: int
     error: str = ""
 
+    def to_doc(self) -> dict[str, Any]:
+        # By hand: dataclasses.asdict deep-copies and cost 26 µs a run on the event loop.
+        return {
+            "shape_id": self.shape_id,
+            "shape_type": self.shape_type,
+            "status": self.status,
+            "duration_us": self.duration_us,
+            "items_in": self.items_in,
+            "items_out": self.items_out,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class Progress:
+    """Where a run stands between two shapes. Only JSON values: this is the checkpoint."""
+
+    position: int = 0  # index of the next shape to run
+    bucket: list[Any] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    responded: bool = False
+    shapes: list[ShapeLog] = field(default_factory=list)
+    steps: int = 0  # expression steps spent so far: the run's budget survives a resume
+    wake_at: float = 0.0  # wall-clock end of the wait at `position`; 0 when not waiting
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "bucket": self.bucket,
+            "vars": self.vars,
+            "responded": self.responded,
+            "shapes": [s.to_doc() for s in self.shapes],
+            "steps": self.steps,
+            "wake_at": self.wake_at,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Progress:
+        return cls(
+            position=doc["position"],
+            bucket=doc["bucket"],
+            vars=doc["vars"],
+            responded=doc["responded"],
+            shapes=[ShapeLog(**s) for s in doc["shapes"]],
+            steps=doc["steps"],
+            wake_at=doc["wake_at"],
+        )
+
+
+class ShapeFailed(Exception):
+    """The shape at the progress' position failed; the run fails with it.
+
+    `budget` names the budget it exceeded ("expression_steps", "bucket_size", …), or is "" when
+    the flow itself failed (a type error, a value JSON cannot carry)."""
+
+    def __init__(self, shape_id: str, what: str, budget: str = "") -> None:
+        super().__init__(f"shape {shape_id!r} failed: {what}")
+        self.budget = budget
+
+
+def finished(definition: Definition, progress: Progress) -> bool:
+    return progress.position >= len(definition.shapes)
+
+
+def wait_seconds(definition: Definition, progress: Progress) -> float | None:
+    """The pause of the shape at the position when it is a wait, else None."""
+    shape = definition.shapes[progress.position]
+    return shape.seconds if isinstance(shape, WaitShape) else None
+
+
+def begin_wait(definition: Definition, progress: Progress) -> float:
+    """Starts (or, after a resume, continues) the wait at the position; returns the seconds left.
+
+    The end is kept in wall-clock time in the progress, so a checkpoint taken now lets another
+    runner sleep only for the remainder."""
+    seconds = wait_seconds(definition, progress)
+    assert seconds is not None
+    now = time.time()
+    if not progress.wake_at:
+        progress.wake_at = now + seconds
+    return max(0.0, progress.wake_at - now)
+
+
+def end_wait(definition: Definition, progress: Progress) -> None:
+    shape = definition.shapes[progress.position]
+    assert isinstance(shape, WaitShape)
+    waited_us = int(shape.seconds * 1_000_000)
+    items = len(progress.bucket)
+    progress.shapes.append(ShapeLog(shape.id, shape.TYPE, "ok", waited_us, items, items))
+    progress.wake_at = 0.0
+    progress.position += 1
+
+
+def run_shape(
+    definition: Definition, progress: Progress, state: RunState
+) -> CallbackResponse | None:
+    """Runs the (synchronous) shape at the position; returns the caller's response if this
+    shape is the first callback reached.
+
+    Raises ShapeFailed (the failure is logged in the progress), or SliceExhausted /
+    DeadlinePassed with the progress unchanged but for the steps spent."""
+    shape = definition.shapes[progress.position]
+    meter, budgets = state.meter, state.meter.budgets
+    if len(progress.shapes) >= budgets.shape_log:
+        raise ShapeFailed(
+            shape.id, f"the run logged {budgets.shape_log} shapes, its budget", "shape_log"
+        )
+    state.vars, state.responded, state.response = progress.vars, progress.responded, None
+    meter.run_steps = progress.steps
+    items_in = len(progress.bucket)
+    started = perf_counter_ns()
+    try:
+        try:
+            bucket = shape.apply(progress.bucket, state)
+            size = value_size(bucket, budgets.bucket_bytes, "bucket_size", meter, budgets.max_depth)
+            if state.vars is not progress.vars:
+                value_size(
+                    state.vars, budgets.variables_bytes, "variables_size", meter, budgets.max_depth
+                )
+            response = state.response
+            if response is not None and len(response.body) > budgets.callback_bytes:
+                raise BudgetExceeded(
+                    "callback_size",
+                    f"the callback body is {len(response.body)} bytes, over its budget of "
+                    f"{budgets.callback_bytes}",
+                )
+        except RecursionError:
+            # A deeply nested body or value: the parser, encoder or evaluator ran out of stack.
+            raise BudgetExceeded(
+                "value_size", f"a value is nested deeper than {budgets.max_depth} levels"
+            ) from None
+        except MemoryError:
+            raise BudgetExceeded("value_size", "a value is too large for the runner") from None
+    except (SliceExhausted, DeadlinePassed):
+        progress.steps = meter.run_steps
+        raise
+    except BudgetExceeded as exc:
+        _failed(progress, shape, started, items_in, str(exc), meter)
+        raise ShapeFailed(shape.id, str(exc), exc.budget) from None
+    except Exception as exc:  # any other failure of the author's flow is the run's outcome
+        error = str(exc) or type(exc).__name__
+        _failed(progress, shape, started, items_in, error, meter)
+        raise ShapeFailed(shape.id, error) from None
+    progress.steps, state.bucket_bytes = meter.run_steps, size
+    progress.bucket, progress.vars, progress.responded = bucket, state.vars, state.responded
+    progress.shapes.append(
+        ShapeLog(shape.id, shape.TYPE, "ok", _since(started), items_in, len(bucket))
+    )
+    progress.position += 1
+    return response
+
+
+def _failed(
+    progress: Progress, shape: Any, started: int, items_in: int, error: str, meter: Meter
+) -> None:
+    progress.steps = meter.run_steps
+    progress.shapes.append(
+        ShapeLog(shape.id, shape.TYPE, "failed", _since(started), items_in, 0, error[:2000])
+    )
+
 
 @dataclass(slots=True)
 class ExecutionResult:
@@ -30,39 +208,33 @@ class ExecutionResult:
     error: str = ""  # on failure: "shape '<id>' failed: <what went wrong>"
     callback_reached: bool = False
     shapes: list[ShapeLog] = field(default_factory=list)
+    budget: str = ""  # the budget a failure exceeded, if any
 
 
 async def execute(
     definition: Definition,
     run_input: RunInput,
     on_callback: Callable[[CallbackResponse], None],
+    budgets: Budgets | None = None,
 ) -> ExecutionResult:
-    """Run the shapes in order. `on_callback` is called once, synchronously, by the first
-    callback shape reached, so the caller can be answered while the flow goes on.
-
-    A shape that raises stops the run, which is reported as failed; cancellation propagates.
-    """
-    run = RunState(run_input, on_callback)
-    logs: list[ShapeLog] = []
-    bucket: list[Any] = []
-    for shape in definition.shapes:
-        items_in = len(bucket)
-        started = perf_counter_ns()
+    """Runs every shape in order on this event loop: for tests and tools. The runner drives
+    runs itself (control_plane/runs/driver.py), with checkpoints and off-loop evaluation."""
+    state = RunState(run_input, Meter(budgets or Budgets()))
+    progress = Progress()
+    while not finished(definition, progress):
+        if wait_seconds(definition, progress) is not None:
+            await asyncio.sleep(begin_wait(definition, progress))
+            end_wait(definition, progress)
+            continue
         try:
-            # Only waits are awaited: a coroutine per shape would tax every hot-path run.
-            if isinstance(shape, WaitShape):
-                await asyncio.sleep(shape.seconds)
-            bucket = shape.apply(bucket, run)
-        except Exception as exc:  # any failure of the author's flow is the run's outcome
-            error = str(exc) or type(exc).__name__
-            logs.append(
-                ShapeLog(shape.id, shape.TYPE, "failed", _since(started), items_in, 0, error)
-            )
+            response = run_shape(definition, progress, state)
+        except ShapeFailed as exc:
             return ExecutionResult(
-                "failed", f"shape {shape.id!r} failed: {error}", run.responded, logs
+                "failed", str(exc), progress.responded, progress.shapes, exc.budget
             )
-        logs.append(ShapeLog(shape.id, shape.TYPE, "ok", _since(started), items_in, len(bucket)))
-    return ExecutionResult("succeeded", "", run.responded, logs)
+        if response is not None:
+            on_callback(response)
+    return ExecutionResult("succeeded", "", progress.responded, progress.shapes)
 
 
 def _since(started_ns: int) -> int:

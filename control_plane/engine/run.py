@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane.engine.budgets import Meter
 from control_plane.engine.payloads import Pairs, body_payload, headers_object, pairs_object
 
 
@@ -34,20 +34,40 @@ class CallbackResponse:
 
 
 class RunState:
-    """What shapes read and change besides the bucket."""
+    """What shapes read and change besides the bucket, for one run on one runner.
 
-    __slots__ = ("_meta", "_query", "input", "on_callback", "responded", "vars")
+    `vars` and `responded` are copied in from the run's Progress before a shape runs and back
+    out after it succeeds (executor.run_shape), so a failed or interrupted shape leaves the
+    checkpointed progress as it was.
+    """
 
-    def __init__(
-        self, run_input: RunInput, on_callback: Callable[[CallbackResponse], None]
-    ) -> None:
+    __slots__ = (
+        "_meta",
+        "_query",
+        "bucket_bytes",
+        "input",
+        "meter",
+        "responded",
+        "response",
+        "vars",
+    )
+
+    def __init__(self, run_input: RunInput, meter: Meter) -> None:
         self.input = run_input
-        self.on_callback = on_callback
+        self.meter = meter
         self.responded = False
+        #: Set by the first callback shape reached; taken by the executor.
+        self.response: CallbackResponse | None = None
         # Replaced, never mutated: a payload may be this very dict (a map of `vars`).
         self.vars: dict[str, Any] = {}
         self._query: dict[str, Any] | None = None
         self._meta: dict[str, Any] | None = None
+        #: Approximate JSON size of the bucket after the last shape (0 before any).
+        self.bucket_bytes = 0
+
+    def respond(self, response: CallbackResponse) -> None:
+        self.response = response
+        self.responded = True
 
     @property
     def query(self) -> dict[str, Any]:

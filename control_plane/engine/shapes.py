@@ -92,8 +92,8 @@ class MapShape(Shape):
         return {"expression": _expression(raw, "expression", path, errors)}
 
     def apply(self, bucket: list[Any], run: RunState) -> list[Any]:
-        search = self.expression.search
-        return [search(run.context(payload, bucket)) for payload in bucket]
+        search, meter = self.expression.search, run.meter
+        return [search(run.context(payload, bucket), meter) for payload in bucket]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,8 +108,8 @@ class FilterShape(Shape):
         return {"condition": _expression(raw, "condition", path, errors)}
 
     def apply(self, bucket: list[Any], run: RunState) -> list[Any]:
-        search = self.condition.search
-        return [p for p in bucket if is_truthy(search(run.context(p, bucket)))]
+        search, meter = self.condition.search, run.meter
+        return [p for p in bucket if is_truthy(search(run.context(p, bucket), meter))]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,7 +139,8 @@ class SetVariablesShape(Shape):
         # Every expression sees the variables as they were before this shape, so the order of
         # the keys does not matter; a later shape sees the new ones.
         context = run.context(bucket[0] if bucket else None, bucket)
-        values = {name: expression.search(context) for name, expression in self.variables}
+        meter = run.meter
+        values = {name: expression.search(context, meter) for name, expression in self.variables}
         run.vars = {**run.vars, **values}
         return bucket
 
@@ -159,8 +160,9 @@ class CallbackShape(Shape):
         if "status" in raw:
             status = raw["status"]
             # bool is an int subclass; `true` is not a status code.
-            if type(status) is not int or not 100 <= status <= 599:
-                errors.append((f"{path}.status", "must be an integer from 100 to 599"))
+            # 1xx are interim answers: no HTTP server can send one as the response to a request.
+            if type(status) is not int or not 200 <= status <= 599:
+                errors.append((f"{path}.status", "must be an integer from 200 to 599"))
             fields["status"] = status
         if "headers" in raw:
             fields["headers"] = _headers(raw["headers"], f"{path}.headers", errors)
@@ -174,14 +176,13 @@ class CallbackShape(Shape):
         # Only the first callback reached answers the caller; later ones pass the bucket on.
         if not run.responded:
             body = callback_body(bucket, self.unwrap)
-            run.on_callback(CallbackResponse(status=self.status, headers=self.headers, body=body))
-            run.responded = True
+            run.respond(CallbackResponse(status=self.status, headers=self.headers, body=body))
         return bucket
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaitShape(Shape):
-    """Pauses the run; the executor awaits `seconds` before `apply`."""
+    """Pauses the run; the executor awaits `seconds` (what is left of them, after a resume)."""
 
     TYPE = "wait"
     FIELDS = frozenset({"seconds"})

@@ -87,7 +87,7 @@ def test_every_shape_type_is_parsed() -> None:
     [
         {"id": "a" * 64, "type": "map", "expression": "@"},
         {"id": "0-x_y", "type": "map", "expression": "@", "name": "n" * 200},
-        {"id": "s", "type": "callback", "status": 100},
+        {"id": "s", "type": "callback", "status": 200},
         {"id": "s", "type": "callback", "status": 599},
         {"id": "v", "type": "set_variables", "variables": {"_A9": "merge(payload, `{}`)"}},
         {"id": "v", "type": "set_variables", "variables": {"n": "not_null(a, b, c)"}},
@@ -214,11 +214,15 @@ INVALID: dict[str, tuple[Any, list[tuple[str, str]]]] = {
     ),
     "status too low": (
         flow({"id": "c", "type": "callback", "status": 99}),
-        [("definition.shapes[1].status", "100 to 599")],
+        [("definition.shapes[1].status", "200 to 599")],
+    ),
+    "an interim 1xx status": (
+        flow({"id": "c", "type": "callback", "status": 101}),
+        [("definition.shapes[1].status", "200 to 599")],
     ),
     "status too high": (
         flow({"id": "c", "type": "callback", "status": 600}),
-        [("definition.shapes[1].status", "100 to 599")],
+        [("definition.shapes[1].status", "200 to 599")],
     ),
     "status is a bool": (
         flow({"id": "c", "type": "callback", "status": True}),
@@ -306,7 +310,7 @@ INVALID: dict[str, tuple[Any, list[tuple[str, str]]]] = {
             ("definition.extra", "unknown field"),
             ("definition.shapes[1].expression", "Incomplete expression"),
             ("definition.shapes[2].id", "duplicate id"),
-            ("definition.shapes[2].status", "100 to 599"),
+            ("definition.shapes[2].status", "200 to 599"),
             ("definition.shapes[2].headers.content-type", "cannot be set here"),
             ("definition.shapes[3].seconds", "(0, 300]"),
         ],
