@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+
+from control_plane.engine.budgets import Budgets
+
+#: The callback body budget may not exceed this: RunFlow messages are limited to 16 MiB on the
+#: edge's side and several runs share a message.
+MAX_CALLBACK_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,29 @@ class Settings:
     change_retention_s: float = 7 * 24 * 3600.0
     #: A run stopped after this many seconds is recorded as timed out. (BOOMERANG_MAX_RUN_S)
     max_run_s: float = 300.0
+    #: A runner's claim on a run it works on lasts this long and is renewed every third of it;
+    #: a run whose runner died is taken up by another once its lease expires.
+    #: (BOOMERANG_RUN_LEASE_S, default 10)
+    run_lease_s: float = 10.0
+    #: A run taken up this many times (its runner died each time) is failed as a poison run
+    #: (RUN_REASON_CRASHED) instead of being tried again. (BOOMERANG_RUN_MAX_ATTEMPTS, default 3)
+    run_max_attempts: int = 3
+    #: On SIGTERM, how long a runner lets runs that are before their callback finish before it
+    #: checkpoints what is left and exits. (BOOMERANG_DRAIN_GRACE_S, default 5)
+    drain_grace_s: float = 5.0
+    #: Runs one company may have in flight on one runner (before and after their callback);
+    #: past it, new runs are answered 429. (BOOMERANG_COMPANY_RUNS_IN_FLIGHT, default 50)
+    company_runs_in_flight: int = 50
+    #: Threads evaluating shapes that are too heavy for the event loop's inline slice.
+    #: (BOOMERANG_ENGINE_THREADS, default 2)
+    engine_threads: int = 2
+    #: Ended runs are deleted after this many seconds. (BOOMERANG_RUN_RETENTION_S, 30 days)
+    run_retention_s: float = 30 * 24 * 3600.0
+    #: Per-run budgets (control_plane/engine/budgets.py documents each):
+    #: BOOMERANG_BUDGET_EXPRESSION_STEPS, _RUN_STEPS, _VALUE_BYTES, _BUCKET_BYTES,
+    #: _VARIABLES_BYTES, _CALLBACK_BYTES (at most 8 MiB: below the run stream's message limit),
+    #: _SHAPE_LOG.
+    budgets: Budgets = field(default_factory=Budgets)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -48,8 +77,37 @@ class Settings:
             feed_poll_s=float(env.get("BOOMERANG_FEED_POLL_S", d.feed_poll_s)),
             max_run_s=float(env.get("BOOMERANG_MAX_RUN_S", d.max_run_s)),
             change_retention_s=float(env.get("BOOMERANG_CHANGE_RETENTION_S", d.change_retention_s)),
+            run_lease_s=float(env.get("BOOMERANG_RUN_LEASE_S", d.run_lease_s)),
+            run_max_attempts=int(env.get("BOOMERANG_RUN_MAX_ATTEMPTS", d.run_max_attempts)),
+            drain_grace_s=float(env.get("BOOMERANG_DRAIN_GRACE_S", d.drain_grace_s)),
+            company_runs_in_flight=int(
+                env.get("BOOMERANG_COMPANY_RUNS_IN_FLIGHT", d.company_runs_in_flight)
+            ),
+            engine_threads=int(env.get("BOOMERANG_ENGINE_THREADS", d.engine_threads)),
+            run_retention_s=float(env.get("BOOMERANG_RUN_RETENTION_S", d.run_retention_s)),
+            budgets=_budgets(env),
         )
 
     def __post_init__(self) -> None:
         if self.role not in ("all", "control", "runner"):
             raise ValueError(f"BOOMERANG_ROLE must be all, control or runner, not {self.role!r}")
+        if self.budgets.callback_bytes > MAX_CALLBACK_BYTES:
+            raise ValueError(
+                f"BOOMERANG_BUDGET_CALLBACK_BYTES must be at most {MAX_CALLBACK_BYTES}"
+            )
+        for name in ("run_lease_s", "drain_grace_s", "run_retention_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"BOOMERANG_{name.upper()} must be > 0")
+        for name in ("run_max_attempts", "company_runs_in_flight", "engine_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"BOOMERANG_{name.upper()} must be >= 1")
+
+
+def _budgets(env) -> Budgets:
+    """BOOMERANG_BUDGET_<FIELD> for each field of Budgets, else its default."""
+    values = {}
+    for f in fields(Budgets):
+        raw = env.get(f"BOOMERANG_BUDGET_{f.name.upper()}")
+        if raw:
+            values[f.name] = int(raw)
+    return Budgets(**values)

@@ -35,9 +35,12 @@ from control_plane.api.companies import CompanyServicer, EnvironmentServicer
 from control_plane.api.flows import FlowServicer
 from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
+from control_plane.domain.ids import new_id
 from control_plane.grpckit.servicer import Runtime
-from control_plane.runner.records import RunRecorder
 from control_plane.runner.service import RunnerServicer
+from control_plane.runs.driver import RunDriver
+from control_plane.runs.journal import Journal
+from control_plane.runs.retention import RunRetention
 from control_plane.sync.feed import ChangeFeed
 from control_plane.sync.service import CallbackSyncServicer
 
@@ -48,8 +51,11 @@ SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 16 << 20),
     ("grpc.max_send_message_length", 64 << 20),  # snapshots for large installations
-    # Edges ping every 20 s on idle streams (edge/app.py); accept that instead of GOAWAY.
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    # Edges ping every 20 s on idle streams (edge/app.py); accept that instead of GOAWAY
+    # `too_many_pings`. This is grpc core's GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS
+    # (grpc_types.h); a misspelt name is ignored without a word, and once cut idle callbacks off
+    # after about a minute.
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     # And notice a vanished edge so its stream (and ListEdges) reflect it.
     ("grpc.keepalive_time_ms", 30_000),
@@ -62,14 +68,20 @@ def _name(module, service: str) -> str:
 
 
 class ControlPlane:
-    """One process's gRPC server and the background work it owns (change feed, run recorder)."""
+    """One process's gRPC server and the background work it owns (change feed, runs)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(settings.db_threads, thread_name_prefix="db")
         self.feed = ChangeFeed(settings.feed_poll_s, settings.change_retention_s)
         self.runtime = Runtime(settings, self.executor, on_write=self.feed.notify)
-        self.recorder = RunRecorder(self.runtime)
+        #: This process's identity in the run queue: a new one each start, so runs a previous
+        #: incarnation held are recognised as abandoned once their lease expires.
+        self.runner_id = f"runner-{new_id()}"
+        self.journal = Journal(self.runtime, self.runner_id, settings.run_lease_s)
+        self.driver = RunDriver(self.runtime, self.journal, self.runner_id)
+        self.retention = RunRetention(self.runtime)
+        self.runs_role = settings.role in ("all", "runner")
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -100,7 +112,7 @@ class ControlPlane:
             ]
         if self.settings.role in ("all", "runner"):
             runner_service_pb2_grpc.add_RunnerServiceServicer_to_server(
-                RunnerServicer(rt, self.recorder), s
+                RunnerServicer(rt, self.driver), s
             )
             names.append(_name(runner_service_pb2, "RunnerService"))
         return names
@@ -117,17 +129,25 @@ class ControlPlane:
         await self.server.start()
         if self.settings.role in ("all", "control"):
             self.feed.start(self.runtime)
-        self.recorder.start()
+        if self.runs_role:
+            self.journal.start()
+            self.driver.start()
+            self.retention.start()
         for name in ["", *names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Graceful: report NOT_SERVING, finish in-flight calls, flush run records."""
+        """Graceful: report NOT_SERVING, drain the runs (new ones go to other runners, those
+        before their callback get `drain_grace_s` to finish, the rest is handed back to the
+        queue), finish in-flight calls, then stop."""
         await self.health.enter_graceful_shutdown()
+        if self.runs_role:
+            await self.driver.drain()
+            await self.retention.stop()
+            await self.journal.stop()
         await self.server.stop(grace)
         await self.feed.stop()
-        await self.recorder.stop()
         self.executor.shutdown(wait=True)
 
 
@@ -142,4 +162,5 @@ async def serve(settings: Settings, on_started=None) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
-    await plane.stop()
+    # Whatever is left runs out within 10 s of SIGTERM: the drain grace, then 2 s for calls.
+    await plane.stop(grace=2.0)

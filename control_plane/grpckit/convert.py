@@ -149,6 +149,8 @@ def run(row: m.Run, company_slug: str, with_shapes: bool) -> r.Run:
         end_time=ts(row.ended_at),
         response_status=row.response_status,
         error=row.error,
+        reason=row.reason,
+        attempts=row.attempts,
     )
     if with_shapes:
         out.shapes.extend(r.ShapeLog(**s) for s in json.loads(row.shapes))

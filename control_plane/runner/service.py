@@ -1,9 +1,9 @@
-"""RunnerService.RunFlow: many runs over one stream, events packed into few messages.
+"""RunnerService.RunFlow: a thin stream adapter over the run driver (control_plane/runs).
 
-The reader turns each `start` into a run task; every event a run produces goes into the
-stream's outbox, and one writer sends whatever the outbox holds as a single message. Under load
-that packs many runs' events into each HTTP/2 frame, which is what keeps the edge's per-request
-CPU low (DESIGN §3, RunFlow).
+The reader hands each `start` to the driver and each `cancel` to its run; every event a run
+produces goes into the stream's outbox, and one writer sends what the outbox holds in as few
+messages as fit under MAX_MESSAGE_BYTES. Under load that packs many runs' events into each
+HTTP/2 frame, which keeps the edge's per-request CPU low (DESIGN §3, RunFlow).
 """
 
 from __future__ import annotations
@@ -11,23 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import runner_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2_grpc as rs_grpc
-from control_plane.domain.ids import new_id
-from control_plane.engine import CallbackResponse, RunInput, ShapeLog, execute
+from control_plane.engine import CallbackResponse
 from control_plane.grpckit.servicer import Runtime, Servicer
-from control_plane.runner.records import RunRecord, RunRecorder
-from control_plane.runner.versions import VersionCache
-from control_plane.store.clock import utcnow
+from control_plane.runs.driver import ActiveRun, RunDriver
 
 log = logging.getLogger(__name__)
 
-OUTCOME_STATUS = {
-    "succeeded": r.RUN_STATUS_SUCCEEDED,
-    "failed": r.RUN_STATUS_FAILED,
-    "timed_out": r.RUN_STATUS_TIMED_OUT,
-}
+#: Packed events per message stay under this; a single larger event (a callback body up to its
+#: budget, at most 8 MiB) goes alone. The edge accepts up to 64 MiB.
+MAX_MESSAGE_BYTES = 4 << 20
+_EVENT_OVERHEAD = 64  # a generous bound on an event's bytes besides its body
 
 
 class _Outbox:
@@ -35,161 +30,123 @@ class _Outbox:
 
     def __init__(self) -> None:
         self.events: list[rs.RunFlowServerEvent] = []
+        self.sizes: list[int] = []
         self.ready = asyncio.Event()
-        self.cancelled: set[int] = set()
 
-    def put(self, event: rs.RunFlowServerEvent) -> None:
-        if event.run_ref in self.cancelled:
-            if event.HasField("outcome"):  # the run's last event: forget the ref
-                self.cancelled.discard(event.run_ref)
-            return
+    def put(self, event: rs.RunFlowServerEvent, size: int = _EVENT_OVERHEAD) -> None:
         self.events.append(event)
+        self.sizes.append(size)
         self.ready.set()
 
-    def drain(self) -> list[rs.RunFlowServerEvent]:
-        events, self.events = self.events, []
+    def drain(self) -> list[list[rs.RunFlowServerEvent]]:
+        """The queued events, split into messages of at most MAX_MESSAGE_BYTES."""
+        events, sizes = self.events, self.sizes
+        self.events, self.sizes = [], []
         self.ready.clear()
-        return events
+        if sum(sizes) <= MAX_MESSAGE_BYTES:
+            return [events] if events else []
+        messages: list[list[rs.RunFlowServerEvent]] = [[]]
+        total = 0
+        for event, size in zip(events, sizes, strict=True):
+            if messages[-1] and total + size > MAX_MESSAGE_BYTES:
+                messages.append([])
+                total = 0
+            messages[-1].append(event)
+            total += size
+        return messages
+
+
+class _StreamRun:
+    """A run as one stream sees it: the driver's listener for that run."""
+
+    __slots__ = ("outbox", "ref", "run", "silent")
+
+    def __init__(self, ref: int, outbox: _Outbox) -> None:
+        self.ref = ref
+        self.outbox = outbox
+        self.silent = False
+        self.run: ActiveRun | None = None
+
+    def accepted(self, run_id: str) -> None:
+        if not self.silent:
+            self.outbox.put(
+                rs.RunFlowServerEvent(run_ref=self.ref, accepted=rs.RunAccepted(run_id=run_id))
+            )
+
+    def callback(self, response: CallbackResponse) -> None:
+        if self.silent:
+            return
+        event = rs.RunFlowServerEvent(
+            run_ref=self.ref,
+            callback=rs.RunCallback(
+                status_code=response.status,
+                headers=[rs.HttpHeader(name=n, value=v) for n, v in response.headers],
+                body=response.body,
+            ),
+        )
+        self.outbox.put(event, len(response.body) + _EVENT_OVERHEAD)
+
+    def outcome(self, status: int, reason: int, error: str) -> None:
+        if not self.silent:
+            self.outbox.put(
+                rs.RunFlowServerEvent(
+                    run_ref=self.ref,
+                    outcome=rs.RunOutcome(status=status, reason=reason, error=error[:1000]),
+                )
+            )
 
 
 class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):
-    def __init__(self, runtime: Runtime, recorder: RunRecorder) -> None:
+    def __init__(self, runtime: Runtime, driver: RunDriver) -> None:
         super().__init__(runtime)
-        self.recorder = recorder
-        self.versions = VersionCache()
-        # Runs outlive the stream that started them (the flow goes on after the response).
-        self.runs: set[asyncio.Task] = set()
+        self.driver = driver
+        self._outboxes: set[_Outbox] = set()
+        driver.on_drain.append(self._announce_drain)
+
+    def _announce_drain(self) -> None:
+        for outbox in self._outboxes:
+            outbox.put(rs.RunFlowServerEvent(run_ref=0, draining=rs.RunnerDraining()))
 
     async def RunFlow(self, request_iterator, context):
         await self.call(context, lambda p: None, admin=True)
         outbox = _Outbox()
-        reader = asyncio.create_task(self._read(request_iterator, outbox), name="runflow-reader")
+        runs: dict[int, _StreamRun] = {}
+        self._outboxes.add(outbox)
+        if self.driver.draining:
+            self._announce_drain()
+        reader = asyncio.create_task(
+            self._read(request_iterator, outbox, runs), name="runflow-reader"
+        )
         try:
             while True:
                 ready = asyncio.ensure_future(outbox.ready.wait())
                 done, _ = await asyncio.wait({ready, reader}, return_when=asyncio.FIRST_COMPLETED)
                 if ready not in done:
                     ready.cancel()
-                events = outbox.drain()
-                if events:
+                for events in outbox.drain():
                     await context.write(rs.RunFlowResponse(events=events))
                 if reader in done:
                     reader.result()
                     return  # the edge closed its side; runs carry on and are recorded
         finally:
             reader.cancel()
+            self._outboxes.discard(outbox)
+            for stream_run in runs.values():
+                stream_run.silent = True
+                if stream_run.run is not None:
+                    stream_run.run.detach()
 
-    async def _read(self, request_iterator, outbox: _Outbox) -> None:
+    async def _read(self, request_iterator, outbox: _Outbox, runs: dict[int, _StreamRun]) -> None:
         async for request in request_iterator:
             for event in request.events:
+                ref = event.run_ref
                 if event.HasField("start"):
-                    task = asyncio.create_task(self._run(event.run_ref, event.start, outbox))
-                    self.runs.add(task)
-                    task.add_done_callback(self.runs.discard)
+                    stream_run = runs[ref] = _StreamRun(ref, outbox)
+                    run = stream_run.run = self.driver.submit(event.start, stream_run)
+                    run.task.add_done_callback(lambda _, ref=ref: runs.pop(ref, None))
                 elif event.HasField("cancel"):
-                    # The caller is gone: stop talking about this run; the flow still finishes.
-                    outbox.cancelled.add(event.run_ref)
-
-    async def _run(self, ref: int, start: rs.RunStart, outbox: _Outbox) -> None:
-        version = self.versions.get(start.version_id)
-        if version is None:
-            version = await self.rt.db(lambda: self.versions.load(start.version_id))
-        if version is None:
-            outbox.put(rs.RunFlowServerEvent(run_ref=ref, accepted=rs.RunAccepted()))
-            outbox.put(_outcome(ref, "failed", "version_not_found", "flow version not found"))
-            return
-        record = RunRecord(
-            id=new_id(),
-            company_id=version.company_id,
-            flow_id=version.flow_id,
-            version_id=version.id,
-            environment_id=start.environment_id,
-            callback_id=start.callback_id,
-            started_at=utcnow(),
-        )
-        self.recorder.save(record)
-        outbox.put(rs.RunFlowServerEvent(run_ref=ref, accepted=rs.RunAccepted(run_id=record.id)))
-
-        def on_callback(response: CallbackResponse) -> None:
-            if record.response_status == 0:  # the caller is still waiting
-                record.status, record.responded_at = "responded", utcnow()
-                record.response_status = response.status
-                self.recorder.save(record)
-            outbox.put(
-                rs.RunFlowServerEvent(
-                    run_ref=ref,
-                    callback=rs.RunCallback(
-                        status_code=response.status,
-                        headers=[rs.HttpHeader(name=n, value=v) for n, v in response.headers],
-                        body=response.body,
-                    ),
-                )
-            )
-
-        def caller_gave_up() -> None:
-            if record.response_status == 0:
-                record.response_status = 504
-                self.recorder.save(record)
-
-        deadline = asyncio.get_running_loop().call_later(
-            (start.timeout_ms or 30_000) / 1000, caller_gave_up
-        )
-        run_input = RunInput(
-            run_id=record.id,
-            company=start.company,
-            flow_id=version.flow_id,
-            callback_id=start.callback_id,
-            environment_id=start.environment_id,
-            method=start.method,
-            headers=tuple((h.name, h.value) for h in start.headers),
-            query=tuple((q.name, q.value) for q in start.query),
-            body=start.body,
-        )
-        try:
-            result = await asyncio.wait_for(
-                execute(version.definition, run_input, on_callback), self.rt.settings.max_run_s
-            )
-            status, error = result.status, result.error
-            shapes = [_shape_row(s) for s in result.shapes]
-            reached = result.callback_reached
-        except TimeoutError:
-            status, error, shapes, reached = (
-                "timed_out",
-                "the run exceeded its maximum duration",
-                [],
-                False,
-            )
-        except Exception:
-            log.exception("run %s crashed", record.id)
-            status, error, shapes, reached = "failed", "internal error in the runner", [], False
-        finally:
-            deadline.cancel()
-        reason = {"failed": "flow_failed", "timed_out": "timed_out"}.get(status, "")
-        if status == "succeeded" and not reached:
-            reason, error = "no_callback", "the flow finished without reaching a callback shape"
-        record.status, record.error, record.shapes = status, error, shapes
-        record.ended_at = utcnow()
-        if record.response_status == 0:
-            record.response_status = 502  # failed or no callback: the caller got a 502
-        self.recorder.save(record)
-        outbox.put(_outcome(ref, status, reason, error))
-
-
-def _shape_row(s: ShapeLog) -> dict:
-    # By hand: dataclasses.asdict deep-copies and cost 26 µs a run on the event loop.
-    return {
-        "shape_id": s.shape_id,
-        "shape_type": s.shape_type,
-        "status": s.status,
-        "duration_us": s.duration_us,
-        "items_in": s.items_in,
-        "items_out": s.items_out,
-        "error": s.error,
-    }
-
-
-def _outcome(ref: int, status: str, reason: str, error: str) -> rs.RunFlowServerEvent:
-    return rs.RunFlowServerEvent(
-        run_ref=ref,
-        outcome=rs.RunOutcome(status=OUTCOME_STATUS[status], reason=reason, error=error),
-    )
+                    stream_run = runs.pop(ref, None)
+                    if stream_run is not None and stream_run.run is not None:
+                        # The caller has its answer: stop talking about this run; it goes on.
+                        stream_run.silent = True
+                        stream_run.run.caller_answered(event.cancel.caller_status)

@@ -1,12 +1,18 @@
-"""Flow versions by id, cached forever: deployed versions are immutable (DESIGN §3)."""
+"""Flow versions by id, cached: deployed versions are immutable (DESIGN §3), so an entry never
+goes stale. The cache is bounded (least recently used out) so that many flows cannot grow a
+runner's memory without end."""
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from control_plane.engine import Definition, load_definition
 from control_plane.store.models import Flow, FlowVersion
+
+#: Versions kept; a miss costs one indexed read and a parse.
+MAX_VERSIONS = 1024
 
 
 @dataclass(frozen=True)
@@ -18,16 +24,25 @@ class LoadedVersion:
 
 
 class VersionCache:
-    def __init__(self) -> None:
-        self._versions: dict[str, LoadedVersion] = {}
+    def __init__(self, capacity: int = MAX_VERSIONS) -> None:
+        self.capacity = capacity
+        self._versions: OrderedDict[str, LoadedVersion] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._versions)
 
     def get(self, version_id: str) -> LoadedVersion | None:
-        return self._versions.get(version_id)
+        found = self._versions.get(version_id)
+        if found is not None:
+            self._versions.move_to_end(version_id)
+        return found
 
     def load(self, version_id: str) -> LoadedVersion | None:
         """Reads a version from the store (blocking); None if it does not exist.
 
-        Only versions that are not the draft are cached: a draft can still change.
+        Only versions that are not the draft are cached: a draft can still change. Called on a
+        database thread; the cache itself is only changed here and read on the loop, and an
+        OrderedDict's single operations are atomic under the GIL.
         """
         row = (
             FlowVersion.select(FlowVersion, Flow)
@@ -45,4 +60,6 @@ class VersionCache:
         )
         if row.number != row.flow.draft_number:
             self._versions[version_id] = loaded
+            while len(self._versions) > self.capacity:
+                self._versions.popitem(last=False)
         return loaded

@@ -127,7 +127,6 @@ async def test_run_answers_accepted_callback_outcome_in_order(plane):
     assert json.loads(callback.body) == [{"sku": "A1", "n": 1}]
     assert events[2][1].status == r.RUN_STATUS_SUCCEEDED
 
-    await plane.plane.recorder.flush()
     run = (await s.runs.GetRun(rns.GetRunRequest(id=run_id), metadata=md)).run
     assert run.status == r.RUN_STATUS_SUCCEEDED and run.response_status == 201
     assert run.callback_id == ids[2] and run.version_id == ids[1] and run.flow_id == ids[0]
@@ -145,14 +144,16 @@ async def test_failed_flow_and_no_callback(plane):
     flows = await _deploy_all(s, md)
     failed = await _run(plane, s, md, 1, flows["fail"])
     assert [k for k, _ in failed] == ["accepted", "outcome"]
-    assert failed[1][1].status == r.RUN_STATUS_FAILED and failed[1][1].reason == "flow_failed"
+    assert (
+        failed[1][1].status == r.RUN_STATUS_FAILED
+        and failed[1][1].reason == r.RUN_REASON_FLOW_FAILED
+    )
     assert "boom" in failed[1][1].error
 
     nocb = await _run(plane, s, md, 2, flows["nocb"])
     assert [k for k, _ in nocb] == ["accepted", "outcome"]
-    assert nocb[1][1].reason == "no_callback"
+    assert nocb[1][1].reason == r.RUN_REASON_NO_CALLBACK
 
-    await plane.plane.recorder.flush()
     run = (await s.runs.GetRun(rns.GetRunRequest(id=failed[0][1].run_id), metadata=md)).run
     assert run.status == r.RUN_STATUS_FAILED and run.response_status == 502
     assert [(sh.shape_id, sh.status) for sh in run.shapes] == [
@@ -166,7 +167,7 @@ async def test_unknown_version_fails_without_a_run(plane):
     flow_id, _, callback_id = (await _deploy_all(s, md))["ok"]
     events = await _run(plane, s, md, 3, (flow_id, "0" * 26, callback_id))
     assert [k for k, _ in events] == ["accepted", "outcome"]
-    assert events[0][1].run_id == "" and events[1][1].reason == "version_not_found"
+    assert events[0][1].run_id == "" and events[1][1].reason == r.RUN_REASON_VERSION_NOT_FOUND
 
 
 async def test_many_runs_share_one_stream_and_messages(plane):
@@ -194,9 +195,8 @@ async def test_caller_timeout_is_recorded_and_the_run_completes(plane):
     accepted = await asyncio.wait_for(stream.call.read(), 5)
     run_id = accepted.events[0].accepted.run_id
     await asyncio.sleep(0.1)
-    await stream.send(rs.RunFlowClientEvent(run_ref=9, cancel=rs.RunCancel()))
+    await stream.send(rs.RunFlowClientEvent(run_ref=9, cancel=rs.RunCancel(caller_status=504)))
     await asyncio.sleep(0.5)  # the flow's wait shape ends; the run finishes server-side
-    await plane.plane.recorder.flush()
     run = (await s.runs.GetRun(rns.GetRunRequest(id=run_id), metadata=md)).run
     assert run.status == r.RUN_STATUS_SUCCEEDED and run.response_status == 504
     assert [sh.shape_id for sh in run.shapes] == ["trigger", "wait", "reply"]

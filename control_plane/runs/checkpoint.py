@@ -1,0 +1,56 @@
+"""A run's checkpoint: the request it answers and its progress, as one JSON document.
+
+Written after the callback and after every later shape, so another runner can resume the run
+where it was (at-least-once per shape). The body is kept as base64: it need not be UTF-8.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from control_plane.engine import Progress, RunInput
+from control_plane.engine.payloads import encode_json
+
+
+class CheckpointError(ValueError):
+    """The progress holds a value JSON cannot carry (NaN, ±Infinity from to_number)."""
+
+
+def dump(run_input: RunInput, progress: Progress) -> str:
+    doc: dict[str, Any] = {
+        "input": {
+            "run_id": run_input.run_id,
+            "company": run_input.company,
+            "flow_id": run_input.flow_id,
+            "callback_id": run_input.callback_id,
+            "environment_id": run_input.environment_id,
+            "method": run_input.method,
+            "headers": run_input.headers,
+            "query": run_input.query,
+            "body": base64.b64encode(run_input.body).decode("ascii"),
+        },
+        "progress": progress.to_doc(),
+    }
+    try:
+        return encode_json(doc).decode("utf-8")
+    except ValueError as exc:
+        raise CheckpointError(f"a value cannot be written as JSON: {exc}") from None
+
+
+def load(text: str) -> tuple[RunInput, Progress]:
+    doc = json.loads(text)
+    raw = doc["input"]
+    run_input = RunInput(
+        run_id=raw["run_id"],
+        company=raw["company"],
+        flow_id=raw["flow_id"],
+        callback_id=raw["callback_id"],
+        environment_id=raw["environment_id"],
+        method=raw["method"],
+        headers=tuple((n, v) for n, v in raw["headers"]),
+        query=tuple((n, v) for n, v in raw["query"]),
+        body=base64.b64decode(raw["body"]),
+    )
+    return run_input, Progress.from_doc(doc["progress"])

@@ -1,0 +1,482 @@
+"""Executing runs: load → execute (before the callback, then the tail) → record, durably.
+
+The rules (DESIGN, "The run: durable and bounded"; README, "Runs"):
+- a run id reaches the caller only once the run's record is durable (`accepted` is sent after
+  the first commit), and the callback only once the checkpoint of everything after it is;
+- every shape after the callback is checkpointed before the next one runs; a runner that dies
+  leaves its runs to the next one that claims them (queue.py), which resumes the tail from the
+  last checkpoint (at-least-once per shape) and fails runs whose caller was waiting (run_lost);
+- a shape first runs inline on the loop within a slice of INLINE_STEPS expression steps; one that
+  needs more runs on an engine thread (lanes.py), pre-callback work before tails;
+- budgets bound what any run may cost; a company may have only so many runs in flight here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from boomerang.v1 import resources_pb2 as r
+from boomerang.v1 import runner_service_pb2 as rs
+from control_plane.domain.ids import new_id
+from control_plane.engine import (
+    CallbackResponse,
+    Progress,
+    RunInput,
+    RunState,
+    ShapeFailed,
+    begin_wait,
+    end_wait,
+    finished,
+    run_shape,
+    wait_seconds,
+)
+from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
+from control_plane.grpckit.servicer import Runtime
+from control_plane.runner.versions import LoadedVersion, VersionCache
+from control_plane.runs import checkpoint, queue
+from control_plane.runs.journal import Journal, Task
+from control_plane.runs.lanes import EngineLanes
+from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
+from control_plane.store.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Expression steps a shape may spend inline on the event loop before it moves to a thread: about
+#: 1-2 ms of evaluation (engine/budgets.py has the per-step cost).
+INLINE_STEPS = 2_000
+#: Requests and buckets larger than this are never parsed or encoded inline (JSON costs ~5 ms
+#: per MiB, and neither is metered in steps).
+INLINE_BYTES = 64 * 1024
+#: Runs a runner claims at once from the queue.
+CLAIM_BATCH = 50
+
+
+class RunListener(Protocol):
+    """Where a run's events go: the RunFlow stream that started it. Called on the event loop;
+    must not block. Events for a run whose stream is gone are dropped by the listener."""
+
+    def accepted(self, run_id: str) -> None: ...
+    def callback(self, response: CallbackResponse) -> None: ...
+    def outcome(self, status: int, reason: int, error: str) -> None: ...
+
+
+class _Nobody:
+    """The listener of a resumed run: its caller was answered long ago, by another runner."""
+
+    def accepted(self, run_id: str) -> None:
+        pass
+
+    def callback(self, response: CallbackResponse) -> None:
+        pass
+
+    def outcome(self, status: int, reason: int, error: str) -> None:
+        pass
+
+
+class ActiveRun:
+    """A run this runner works on, and what its caller has been told so far."""
+
+    def __init__(self, listener: RunListener) -> None:
+        self.listener = listener
+        self.record: RunRecord | None = None
+        self.input: RunInput | None = None
+        self.progress = Progress()
+        self.state: RunState | None = None
+        self.version: LoadedVersion | None = None
+        self.lane = LANE_CALLER
+        self.durable = False  # the record exists in the database
+        self.accepted_sent = False
+        self.callback_sent = False
+        self.abandoned = False  # the stream broke before `accepted`: the edge may retry elsewhere
+        self.task: asyncio.Task | None = None
+        self._journal: Journal | None = None
+
+    def caller_answered(self, status: int) -> None:
+        """The edge answered the caller without a callback (RunCancel.caller_status)."""
+        self.listener = _Nobody()
+        if self.record is not None:
+            self.record.caller_answered(status or 504)
+            self._save()
+
+    def detach(self) -> None:
+        """The stream that started the run is gone."""
+        if self.callback_sent:
+            return
+        self.listener = _Nobody()
+        if not self.accepted_sent:
+            self.abandoned = True  # no caller has its id; the edge may run the request elsewhere
+        elif self.record is not None and self.record.response_status == 0:
+            self.record.caller_answered(502)  # the edge answers 502 run_lost
+            self._save()
+
+    def _save(self) -> None:
+        if self.durable and self._journal is not None and self.record is not None:
+            self._journal.save(self.record)
+
+
+class RunDriver:
+    def __init__(self, runtime: Runtime, journal: Journal, owner: str) -> None:
+        self.rt = runtime
+        self.settings = runtime.settings
+        self.journal = journal
+        self.owner = owner
+        self.versions = VersionCache()
+        self.lanes: EngineLanes | None = None
+        self.inflight: collections.Counter[str] = collections.Counter()
+        self.runs: set[ActiveRun] = set()
+        self.draining = False
+        self.on_drain: list[Callable[[], None]] = []
+        self._maintenance: asyncio.Task | None = None
+
+    # -- lifecycle of the driver ------------------------------------------------------------
+
+    def start(self) -> None:
+        # Engine threads hand the GIL back to the loop every 1 ms instead of every 5 ms, which
+        # bounds how long a heavy shape on a thread can keep the API and streams waiting.
+        sys.setswitchinterval(0.001)
+        self.lanes = EngineLanes(self.settings.engine_threads)
+        self._maintenance = asyncio.create_task(self._maintain(), name="run-queue")
+
+    async def drain(self) -> None:
+        """Stop taking runs, let runs before their callback finish within the grace, hand the
+        rest back (their checkpoints are written), and stop."""
+        self.draining = True
+        for notify in self.on_drain:
+            notify()
+        await _cancel(self._maintenance)
+        deadline = time.monotonic() + self.settings.drain_grace_s
+        # Polled: runs leave the caller lane from many places, and this happens once per process.
+        while any(run.lane == LANE_CALLER for run in self.runs):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        runs = list(self.runs)
+        for run in runs:
+            if run.task is not None:
+                run.task.cancel()
+        await asyncio.gather(*(run.task for run in runs if run.task), return_exceptions=True)
+        for run in runs:
+            # Callers still waiting get 502 run_lost when the stream closes: record exactly that.
+            if run.lane == LANE_CALLER and run.durable and run.record and not run.record.final:
+                run.record.shapes = [s.to_doc() for s in run.progress.shapes]
+                run.record.end(r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
+                self.journal.save(run.record)
+        with contextlib.suppress(Exception):
+            await self.journal.flush()
+        try:
+            released = await self.rt.db(lambda: queue.release(self.owner))
+            log.info("drained: handed %d unfinished runs back to the queue", released)
+        except Exception:
+            log.exception("cannot hand runs back; they are taken up when their lease expires")
+        if self.lanes is not None:
+            await self.lanes.close()
+
+    # -- new runs -----------------------------------------------------------------------------
+
+    def submit(self, start: rs.RunStart, listener: RunListener) -> ActiveRun:
+        run = ActiveRun(listener)
+        run._journal = self.journal
+        run.task = asyncio.create_task(self._start(run, start))
+        return run
+
+    async def _start(self, run: ActiveRun, start: rs.RunStart) -> None:
+        if self.draining:
+            return _refuse(run, r.RUN_REASON_RUNNER_DRAINING, "the runner is shutting down")
+        version = self.versions.get(start.version_id)
+        if version is None:
+            version = await self.rt.db(lambda: self.versions.load(start.version_id))
+        if version is None:
+            return _refuse(run, r.RUN_REASON_VERSION_NOT_FOUND, "flow version not found")
+        company = version.company_id
+        if self.inflight[company] >= self.settings.company_runs_in_flight:
+            return _refuse(run, r.RUN_REASON_COMPANY_BUSY, "too many runs in flight")
+        self.inflight[company] += 1
+        self.runs.add(run)
+        try:
+            await self._run_new(run, version, start)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run crashed in the runner")
+            if run.record is not None and not run.record.final:
+                await self._finish(run, r.RUN_STATUS_FAILED, r.RUN_REASON_INTERNAL, "runner error")
+        finally:
+            self.runs.discard(run)
+            self.inflight[company] -= 1
+            if not self.inflight[company]:
+                del self.inflight[company]
+
+    async def _run_new(self, run: ActiveRun, version: LoadedVersion, start: rs.RunStart) -> None:
+        record = RunRecord(
+            id=new_id(),
+            company_id=version.company_id,
+            flow_id=version.flow_id,
+            version_id=version.id,
+            environment_id=start.environment_id,
+            callback_id=start.callback_id,
+            started_at=utcnow(),
+        )
+        run.record, run.version = record, version
+        run.input = RunInput(
+            run_id=record.id,
+            company=start.company,
+            flow_id=version.flow_id,
+            callback_id=start.callback_id,
+            environment_id=start.environment_id,
+            method=start.method,
+            headers=tuple((h.name, h.value) for h in start.headers),
+            query=tuple((q.name, q.value) for q in start.query),
+            body=start.body,
+        )
+        run.state = RunState(run.input, self._meter(record))
+        timer = asyncio.get_running_loop().call_later(
+            (start.timeout_ms or 30_000) / 1000, _caller_timed_out, run
+        )
+        try:
+            await self._guarded(run, self._before_callback)
+            if not record.final:
+                run.lane = LANE_TAIL
+                await self._guarded(run, self._tail)
+        finally:
+            timer.cancel()
+
+    async def _before_callback(self, run: ActiveRun) -> None:
+        definition, progress = run.version.definition, run.progress
+        while not finished(definition, progress):
+            if run.abandoned:
+                return await self._abandon(run)
+            if wait_seconds(definition, progress) is not None:
+                await self._make_durable(run)
+                await self._sleep(run, begin_wait(definition, progress))
+                end_wait(definition, progress)
+                continue
+            response = await self._shape(run)
+            if response is not None:
+                return await self._answer(run, response)
+        await self._finish(
+            run,
+            r.RUN_STATUS_SUCCEEDED,
+            r.RUN_REASON_NO_CALLBACK,
+            "the flow finished without reaching a callback shape",
+        )
+
+    async def _answer(self, run: ActiveRun, response: CallbackResponse) -> None:
+        """The first callback: make the rest durable, then answer."""
+        record, progress = run.record, run.progress
+        done = finished(run.version.definition, progress)
+        task = None if done else Task(LANE_TAIL, checkpoint.dump(run.input, progress))
+        if run.abandoned:
+            return await self._abandon(run)
+        record.responded(response.status)
+        record.shapes = [s.to_doc() for s in progress.shapes]
+        if done:
+            record.end(r.RUN_STATUS_SUCCEEDED)
+        await self.journal.commit(record, task)
+        run.durable = True
+        self._send_accepted(run)
+        run.listener.callback(response)
+        run.callback_sent = True
+        if done:
+            run.listener.outcome(r.RUN_STATUS_SUCCEEDED, r.RUN_REASON_UNSPECIFIED, "")
+
+    async def _tail(self, run: ActiveRun) -> None:
+        definition, progress, record = run.version.definition, run.progress, run.record
+        while not finished(definition, progress):
+            if wait_seconds(definition, progress) is not None:
+                fresh = not progress.wake_at
+                left = begin_wait(definition, progress)
+                if fresh:  # so a runner resuming it waits only for what is left
+                    await self._checkpoint(run)
+                await self._sleep(run, left)
+                end_wait(definition, progress)
+            else:
+                await self._shape(run)
+            await self._checkpoint(run)
+        record.shapes = [s.to_doc() for s in progress.shapes]
+        record.end(r.RUN_STATUS_SUCCEEDED)
+        await self.journal.commit(record)
+        run.listener.outcome(r.RUN_STATUS_SUCCEEDED, r.RUN_REASON_UNSPECIFIED, "")
+
+    async def _guarded(self, run: ActiveRun, phase) -> None:
+        """Runs a phase; a failure of the flow or a budget ends the run with its reason."""
+        try:
+            await phase(run)
+        except ShapeFailed as exc:
+            reason = BUDGET_REASONS.get(exc.budget, r.RUN_REASON_FLOW_FAILED)
+            await self._finish(run, r.RUN_STATUS_FAILED, reason, str(exc))
+        except (DeadlinePassed, TimeoutError):
+            await self._finish(
+                run,
+                r.RUN_STATUS_TIMED_OUT,
+                r.RUN_REASON_TIMED_OUT,
+                f"the run exceeded its maximum duration of {self.settings.max_run_s:g} s",
+            )
+        except checkpoint.CheckpointError as exc:
+            await self._finish(run, r.RUN_STATUS_FAILED, r.RUN_REASON_FLOW_FAILED, str(exc))
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    async def _shape(self, run: ActiveRun) -> CallbackResponse | None:
+        definition, progress, state = run.version.definition, run.progress, run.state
+        if len(run.input.body) <= INLINE_BYTES and state.bucket_bytes <= INLINE_BYTES:
+            state.meter.open_slice(INLINE_STEPS)
+            try:
+                return run_shape(definition, progress, state)
+            except SliceExhausted:
+                pass
+            finally:
+                state.meter.close_slice()
+        if run.lane == LANE_CALLER:
+            await self._make_durable(run)  # a long shape: give the caller its run id now
+        return await self.lanes.run(run.lane, lambda: run_shape(definition, progress, state))
+
+    async def _sleep(self, run: ActiveRun, seconds: float) -> None:
+        left = self._deadline(run.record) - time.time()
+        if seconds > left:
+            await asyncio.sleep(max(0.0, left))
+            raise TimeoutError
+        await asyncio.sleep(seconds)
+
+    async def _make_durable(self, run: ActiveRun) -> None:
+        if not run.durable:
+            await self.journal.commit(run.record, Task(LANE_CALLER, ""))
+            run.durable = True
+        self._send_accepted(run)
+
+    async def _checkpoint(self, run: ActiveRun) -> None:
+        run.record.shapes = [s.to_doc() for s in run.progress.shapes]
+        await self.journal.commit(
+            run.record, Task(LANE_TAIL, checkpoint.dump(run.input, run.progress))
+        )
+
+    async def _finish(self, run: ActiveRun, status: int, reason: int, error: str) -> None:
+        record = run.record
+        record.shapes = [s.to_doc() for s in run.progress.shapes]
+        record.end(status, reason, error)
+        if run.abandoned and not run.durable:
+            return  # nobody has its id: the edge may be running the request elsewhere
+        await self.journal.commit(record)
+        run.durable = True
+        self._send_accepted(run)
+        run.listener.outcome(status, reason, error)
+
+    async def _abandon(self, run: ActiveRun) -> None:
+        if run.durable:
+            await self._finish(
+                run, r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the edge's stream broke"
+            )
+
+    def _send_accepted(self, run: ActiveRun) -> None:
+        if not run.accepted_sent:
+            run.accepted_sent = True
+            run.listener.accepted(run.record.id)
+
+    def _meter(self, record: RunRecord) -> Meter:
+        left = self._deadline(record) - time.time()
+        return Meter(self.settings.budgets, deadline=time.monotonic() + left)
+
+    def _deadline(self, record: RunRecord) -> float:
+        """The run's wall-clock end (epoch seconds): its start plus the maximum run time."""
+        started = record.started_at.timestamp()
+        return started + self.settings.max_run_s
+
+    # -- the queue: resume what others left -------------------------------------------------
+
+    async def _maintain(self) -> None:
+        interval = min(1.0, self.settings.run_lease_s / 3)
+        while True:
+            try:
+                await self.rt.db(lambda: queue.renew(self.owner, self.settings.run_lease_s))
+                limit = min(CLAIM_BATCH, max(0, 10 * CLAIM_BATCH - len(self.runs)))
+                if limit:
+                    claimed = await self.rt.db(
+                        lambda limit=limit: queue.claim(
+                            self.owner, self.settings.run_lease_s, limit
+                        )
+                    )
+                    for item in claimed:
+                        self._resume(item)
+            except Exception:
+                log.exception("run queue maintenance failed; retrying")
+            await asyncio.sleep(interval)
+
+    def _resume(self, claimed: queue.Claimed) -> None:
+        run = ActiveRun(_Nobody())
+        run._journal = self.journal
+        run.record, run.durable, run.accepted_sent, run.callback_sent = (
+            claimed.record,
+            True,
+            True,
+            True,
+        )
+        run.task = asyncio.create_task(self._resume_run(run, claimed))
+
+    async def _resume_run(self, run: ActiveRun, claimed: queue.Claimed) -> None:
+        record = run.record
+        company = record.company_id
+        self.inflight[company] += 1
+        self.runs.add(run)
+        try:
+            if claimed.lane == LANE_CALLER:
+                # Its caller was answered 502 run_lost when the runner's stream broke.
+                record.end(
+                    r.RUN_STATUS_FAILED,
+                    r.RUN_REASON_RUN_LOST,
+                    "the runner working on it stopped before the caller was answered",
+                )
+                return await self.journal.commit(record)
+            if record.attempts > self.settings.run_max_attempts:
+                record.end(
+                    r.RUN_STATUS_FAILED,
+                    r.RUN_REASON_CRASHED,
+                    f"the run was taken up {record.attempts - 1} times after its runner stopped; "
+                    "not tried again",
+                )
+                return await self.journal.commit(record)
+            version = self.versions.get(record.version_id) or await self.rt.db(
+                lambda: self.versions.load(record.version_id)
+            )
+            if version is None:
+                record.end(r.RUN_STATUS_FAILED, r.RUN_REASON_VERSION_NOT_FOUND, "version deleted")
+                return await self.journal.commit(record)
+            run.version, run.lane = version, LANE_TAIL
+            run.input, run.progress = checkpoint.load(claimed.state)
+            run.state = RunState(run.input, self._meter(record))
+            log.info("resuming run %s at shape %d", record.id, run.progress.position)
+            await self._guarded(run, self._tail)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resuming run %s failed", record.id)
+        finally:
+            self.runs.discard(run)
+            self.inflight[company] -= 1
+            if not self.inflight[company]:
+                del self.inflight[company]
+
+
+def _refuse(run: ActiveRun, reason: int, text: str) -> None:
+    run.listener.accepted("")
+    run.listener.outcome(r.RUN_STATUS_FAILED, reason, text)
+
+
+def _caller_timed_out(run: ActiveRun) -> None:
+    # A fallback for when the edge cannot say (its stream broke): past its timeout, the caller
+    # got 504 unless a callback was sent before.
+    if not run.callback_sent and run.record is not None and run.record.response_status == 0:
+        run.record.caller_answered(504)
+        run._save()
+
+
+async def _cancel(task: asyncio.Task | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

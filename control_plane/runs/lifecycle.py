@@ -1,0 +1,108 @@
+"""A run's life: its record, its statuses and reasons (the proto enums), and the one place that
+decides what the caller got.
+
+    running ──callback reached──► responded ──► succeeded | failed | timed_out
+       └──────────────── ends before a callback ──► succeeded | failed | timed_out
+
+`response_status` is what the caller actually got: the callback's status when it was sent, the
+status the edge reports when it answered otherwise (504 timeout, 499 caller left), 502 when the
+run ended, failed or was lost before answering. Once set it never changes, except that the edge's
+own report wins: it is the one that spoke to the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from boomerang.v1 import resources_pb2 as r
+from control_plane.grpckit.convert import RUN_STATUS_NAMES, RUN_STATUSES
+from control_plane.store.clock import utcnow
+
+# The stored status names (the run table's `status` column) and their enum have one home, the
+# conversions between rows and messages.
+STATUS_NAMES: dict[int, str] = RUN_STATUS_NAMES
+STATUSES: dict[str, int] = RUN_STATUSES
+FINAL = frozenset({r.RUN_STATUS_SUCCEEDED, r.RUN_STATUS_FAILED, r.RUN_STATUS_TIMED_OUT})
+
+#: Budget names (engine.budgets.BudgetExceeded.budget) to their reason.
+BUDGET_REASONS: dict[str, int] = {
+    "expression_steps": r.RUN_REASON_BUDGET_EXPRESSION_STEPS,
+    "value_size": r.RUN_REASON_BUDGET_VALUE_SIZE,
+    "bucket_size": r.RUN_REASON_BUDGET_BUCKET_SIZE,
+    "variables_size": r.RUN_REASON_BUDGET_VARIABLES_SIZE,
+    "callback_size": r.RUN_REASON_BUDGET_CALLBACK_SIZE,
+    "shape_log": r.RUN_REASON_BUDGET_SHAPE_LOG,
+}
+
+#: What the caller gets when a run ends before answering (the edge maps reasons the same way).
+NO_ANSWER_STATUS = 502
+
+#: Lanes of the run queue: a caller waits (first) or the tail after the callback.
+LANE_CALLER, LANE_TAIL = 0, 1
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run as the runner holds it; `row()` is what the run table stores."""
+
+    id: str
+    company_id: str
+    flow_id: str
+    version_id: str
+    environment_id: str
+    callback_id: str
+    started_at: dt.datetime
+    status: int = r.RUN_STATUS_RUNNING
+    reason: int = r.RUN_REASON_UNSPECIFIED
+    responded_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    response_status: int = 0
+    error: str = ""
+    shapes: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 1
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def responded(self, status: int) -> None:
+        """The callback shape's answer was sent to the edge."""
+        self.status, self.responded_at = r.RUN_STATUS_RESPONDED, utcnow()
+        if self.response_status == 0:
+            self.response_status = status
+
+    def caller_answered(self, status: int) -> None:
+        """The edge says what it told the caller instead of a callback (504, 499, 502)."""
+        self.response_status = status
+
+    def end(self, status: int, reason: int = r.RUN_REASON_UNSPECIFIED, error: str = "") -> None:
+        self.status, self.reason, self.error = status, reason, error
+        self.ended_at = utcnow()
+        if self.response_status == 0:
+            # The caller was not answered by a callback: the edge answers 502 for every ending
+            # without one (flow_failed, no_callback, run_lost, budget_…).
+            self.response_status = NO_ANSWER_STATUS
+
+    def row(self) -> tuple:
+        """Column values in runs.journal.COLUMNS order. By hand: dataclasses.asdict deep-copies
+        and cost 90 µs a record on the event loop."""
+        return (
+            self.id,
+            self.company_id,
+            self.flow_id,
+            self.version_id,
+            self.environment_id,
+            self.callback_id,
+            STATUS_NAMES[self.status],
+            self.started_at,
+            self.responded_at,
+            self.ended_at,
+            self.response_status,
+            self.error,
+            json.dumps(self.shapes, separators=(",", ":")),
+            self.reason,
+            self.attempts,
+        )
