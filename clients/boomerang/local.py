@@ -39,9 +39,11 @@ class LocalStack:
     log_dir: Path | None = None
     # Run the runner as its own process (role "runner") instead of inside the control plane.
     separate_runner: bool = False
-    runner_port: int = 0
+    # How many runner processes, when separate (the edge gets all their addresses).
+    runner_count: int = 1
+    runner_ports: list[int] = field(default_factory=list)
     control: subprocess.Popen | None = None
-    runner: subprocess.Popen | None = None
+    runners: list[subprocess.Popen | None] = field(default_factory=list)
     edge: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -49,15 +51,27 @@ class LocalStack:
         self.database_url = self.database_url or f"sqlite:///{self.state_dir / 'boomerang.db'}"
         self.control_port = self.control_port or free_port()
         self.edge_port = self.edge_port or free_port()
-        self.runner_port = self.runner_port or (free_port() if self.separate_runner else 0)
+        if self.separate_runner and not self.runner_ports:
+            self.runner_ports = [free_port() for _ in range(self.runner_count)]
+        self.runners = [None] * len(self.runner_ports)
 
     @property
     def control_target(self) -> str:
         return f"127.0.0.1:{self.control_port}"
 
     @property
+    def runner(self) -> subprocess.Popen | None:
+        return self.runners[0] if self.runners else None
+
+    def runner_address(self, index: int = 0) -> str:
+        return f"127.0.0.1:{self.runner_ports[index]}"
+
+    @property
     def runner_target(self) -> str:
-        return f"127.0.0.1:{self.runner_port}" if self.separate_runner else self.control_target
+        """What the edge is given: every runner's address, or the control plane's."""
+        if not self.separate_runner:
+            return self.control_target
+        return ",".join(self.runner_address(i) for i in range(len(self.runner_ports)))
 
     @property
     def edge_url(self) -> str:
@@ -108,13 +122,21 @@ class LocalStack:
         )
         self._wait_healthy(self.control, "control plane", self.control_target, timeout)
 
-    def start_runner(self, timeout: float = 30.0) -> None:
-        """The runner role as its own process (needs a migrated database: start it second)."""
-        env = {"BOOMERANG_LISTEN": self.runner_target}
-        self.runner = self._spawn(
-            "runner", ["-m", "control_plane", "serve", "--role", "runner"], env
+    def start_runner(self, timeout: float = 30.0, index: int = 0) -> None:
+        """A runner role as its own process (needs a migrated database: start it second)."""
+        address = self.runner_address(index)
+        name = "runner" if index == 0 else f"runner-{index}"
+        process = self._spawn(
+            name,
+            ["-m", "control_plane", "serve", "--role", "runner"],
+            {"BOOMERANG_LISTEN": address},
         )
-        self._wait_healthy(self.runner, "runner", self.runner_target, timeout)
+        self.runners[index] = process
+        self._wait_healthy(process, name, address, timeout)
+
+    def start_runners(self, timeout: float = 30.0) -> None:
+        for index in range(len(self.runner_ports)):
+            self.start_runner(timeout, index)
 
     def _wait_healthy(
         self, process: subprocess.Popen, name: str, target: str, timeout: float
@@ -174,10 +196,11 @@ class LocalStack:
     def stop_control_plane(self, kill: bool = False) -> None:
         self._stop(self.control, signal.SIGKILL if kill else signal.SIGTERM)
 
-    def stop_runner(self, kill: bool = False) -> None:
-        self._stop(self.runner, signal.SIGKILL if kill else signal.SIGTERM)
+    def stop_runner(self, kill: bool = False, index: int = 0) -> None:
+        self._stop(self.runners[index], signal.SIGKILL if kill else signal.SIGTERM)
 
     def stop(self) -> None:
         self.stop_edge()
-        self.stop_runner()
+        for index in range(len(self.runners)):
+            self.stop_runner(index=index)
         self.stop_control_plane()

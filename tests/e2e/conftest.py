@@ -3,8 +3,11 @@ loopback, set up through the real gRPC API, exercised over real HTTP."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -21,7 +24,10 @@ from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import environment_service_pb2_grpc as es_grpc
 from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import flow_service_pb2_grpc as fs_grpc
+from boomerang.v1 import resources_pb2 as r
+from boomerang.v1 import run_service_pb2 as rs
 from boomerang.v1 import run_service_pb2_grpc as rs_grpc
+from tests.conftest import BACKENDS, POSTGRES_URL, REQUIRE_POSTGRES, _postgres
 
 ADMIN_KEY = "bmk_e2e-admin-key-0123456789abcdefghijklmnopqrstuv"
 
@@ -109,7 +115,7 @@ def start_stack(tmp_path, **kw) -> LocalStack:
     )
     stack.start_control_plane()
     if stack.separate_runner:
-        stack.start_runner()
+        stack.start_runners()
     stack.start_edge()
     return stack
 
@@ -123,3 +129,76 @@ def running(tmp_path_factory) -> Iterator[Running]:
         yield Running(stack, api, http)
     api.channel.close()
     stack.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def stack_database(request) -> Iterator[str]:
+    """A database URL for a stack of real processes: "" (SQLite under the stack's state dir),
+    or a PostgreSQL schema of the test's own, dropped afterwards."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    schema = f"boomerang_e2e_{os.getpid()}_{next(_schemas)}"
+    reason = _postgres(f"CREATE SCHEMA {schema}")
+    if reason:
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason + " (required under CI)")
+        pytest.skip(reason)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    _postgres(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+_schemas = itertools.count()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one caller got."""
+
+    status: int
+    run_id: str | None
+    error: str | None
+
+
+def answer(response: httpx.Response) -> Answer:
+    error = None
+    if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        error = response.json().get("error")
+    return Answer(response.status_code, response.headers.get("x-boomerang-run-id"), error)
+
+
+def get_run(api: Api, run_id: str):
+    return api.runs.GetRun(rs.GetRunRequest(id=run_id), metadata=api.md).run
+
+
+def final_runs(api: Api, run_ids: list[str], timeout: float) -> dict[str, object]:
+    """Waits until every run is in a final status; fails naming the ones still open."""
+    final = {r.RUN_STATUS_SUCCEEDED, r.RUN_STATUS_FAILED, r.RUN_STATUS_TIMED_OUT}
+    deadline = time.monotonic() + timeout
+    runs: dict[str, object] = {}
+    while True:
+        runs = {run_id: get_run(api, run_id) for run_id in run_ids}
+        open_ = [i for i, run in runs.items() if run.status not in final]
+        if not open_:
+            return runs
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(open_)} of {len(run_ids)} runs still not final: {open_[:5]}")
+        time.sleep(0.2)
+
+
+def call_concurrently(url: str, paths: list[tuple[str, dict]], timeout: float = 30) -> list[Answer]:
+    """One thread per request, all at once, as independent callers."""
+
+    def one(item: tuple[str, dict]) -> Answer:
+        path, params = item
+        with httpx.Client(base_url=url, timeout=timeout) as http:
+            try:
+                return answer(http.get(path, params=params))
+            except httpx.TransportError as e:
+                return Answer(0, None, type(e).__name__)
+
+    with ThreadPoolExecutor(len(paths)) as pool:
+        return list(pool.map(one, paths))
