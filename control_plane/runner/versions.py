@@ -59,7 +59,10 @@ class VersionCache:
             definition=load_definition(json.loads(row.definition)),
         )
         if row.number != row.flow.draft_number:
-            self._versions[version_id] = loaded
-            while len(self._versions) > self.capacity:
-                self._versions.popitem(last=False)
+            self.keep(loaded)
         return loaded
+
+    def keep(self, loaded: LoadedVersion) -> None:
+        self._versions[loaded.id] = loaded
+        while len(self._versions) > self.capacity:
+            self._versions.popitem(last=False)

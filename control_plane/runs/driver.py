@@ -95,14 +95,17 @@ class ActiveRun:
         self.accepted_sent = False
         self.callback_sent = False
         self.abandoned = False  # the stream broke before `accepted`: the edge may retry elsewhere
+        self.caller_status = 0  # what the edge told the caller instead of a callback, if it did
         self.task: asyncio.Task | None = None
         self._journal: Journal | None = None
 
     def caller_answered(self, status: int) -> None:
-        """The edge answered the caller without a callback (RunCancel.caller_status)."""
+        """The edge answered the caller without a callback (RunCancel.caller_status). May come
+        before the record exists (the version was still loading): kept until it does."""
         self.listener = _Nobody()
+        self.caller_status = status or 504
         if self.record is not None:
-            self.record.caller_answered(status or 504)
+            self.record.caller_answered(self.caller_status)
             self._save()
 
     def detach(self) -> None:
@@ -223,6 +226,8 @@ class RunDriver:
             callback_id=start.callback_id,
             started_at=utcnow(),
         )
+        if run.caller_status:
+            record.caller_answered(run.caller_status)
         run.record, run.version = record, version
         run.input = RunInput(
             run_id=record.id,

@@ -201,3 +201,71 @@ async def test_caller_timeout_is_recorded_and_the_run_completes(plane):
     assert run.status == r.RUN_STATUS_SUCCEEDED and run.response_status == 504
     assert [sh.shape_id for sh in run.shapes] == ["trigger", "wait", "reply"]
     await stream.close()
+
+
+async def test_a_cancel_before_the_run_starts_is_what_the_record_says(plane):
+    # The edge may give up (its timeout, the caller leaving) while the runner is still loading
+    # the version: the status it gave the caller must still be the run's response_status.
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+    stream = Stream(s, md)
+    await stream.send(
+        _start(4, ids), rs.RunFlowClientEvent(run_ref=4, cancel=rs.RunCancel(caller_status=499))
+    )
+    await asyncio.sleep(0.5)
+    await stream.close()
+    runs = (await s.runs.ListRuns(rns.ListRunsRequest(company="acme"), metadata=md)).runs
+    assert [(x.status, x.response_status) for x in runs] == [(r.RUN_STATUS_SUCCEEDED, 499)]
+
+
+async def test_an_oversize_callback_fails_its_run_and_spares_the_stream(plane):
+    # Five copies of a 1 MiB body: over the 4 MiB callback budget, never written to the stream
+    # that other runs share; the next run on the same stream is answered.
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    await s.companies.CreateCompany(cs.CreateCompanyRequest(name="B", slug="big"), metadata=md)
+    flow = (
+        await s.flows.CreateFlow(
+            fs.CreateFlowRequest(
+                company="big",
+                name="big",
+                definition=struct(
+                    {
+                        "shapes": [
+                            {"id": "t", "type": "trigger"},
+                            {
+                                "id": "m",
+                                "type": "map",
+                                "expression": "[payload, payload, payload, payload, payload]",
+                            },
+                            {"id": "reply", "type": "callback"},
+                        ]
+                    }
+                ),
+            ),
+            metadata=md,
+        )
+    ).flow
+    dep = await s.flows.DeployVersion(fs.DeployVersionRequest(flow_id=flow.id), metadata=md)
+    cb = (
+        await s.callbacks.CreateCallback(cbs.CreateCallbackRequest(flow_id=flow.id), metadata=md)
+    ).callback
+    ok_ids = (await _deploy_all(s, md))["ok"]
+    big = rs.RunFlowClientEvent(
+        run_ref=1,
+        start=rs.RunStart(
+            company="big",
+            callback_id=cb.id,
+            flow_id=flow.id,
+            version_id=dep.version.id,
+            method="POST",
+            body=json.dumps("z" * (1 << 20)).encode(),
+            timeout_ms=5000,
+        ),
+    )
+    stream = Stream(s, md)
+    await stream.send(big, _start(2, ok_ids))
+    by_ref = await stream.events_until_outcomes({1, 2})
+    await stream.close()
+    assert [k for k, _ in by_ref[1]] == ["accepted", "outcome"]
+    assert by_ref[1][1][1].reason == r.RUN_REASON_BUDGET_CALLBACK_SIZE
+    assert [k for k, _ in by_ref[2]] == ["accepted", "callback", "outcome"]
