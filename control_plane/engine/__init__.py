@@ -16,6 +16,8 @@ from control_plane.engine.executor import (
     end_wait,
     execute,
     finished,
+    is_async,
+    run_async_shape,
     run_shape,
     wait_seconds,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "end_wait",
     "execute",
     "finished",
+    "is_async",
     "load_definition",
+    "run_async_shape",
     "run_shape",
     "validate_definition",
     "wait_seconds",

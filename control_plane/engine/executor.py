@@ -28,7 +28,7 @@ from control_plane.engine.budgets import (
 )
 from control_plane.engine.definition import Definition
 from control_plane.engine.run import CallbackResponse, RunInput, RunState
-from control_plane.engine.shapes import WaitShape
+from control_plane.engine.shapes import AsyncShape, WaitShape
 
 
 @dataclass(slots=True)
@@ -134,6 +134,12 @@ def end_wait(definition: Definition, progress: Progress) -> None:
     progress.position += 1
 
 
+def is_async(definition: Definition, progress: Progress) -> bool:
+    """Whether the shape at the position awaits I/O (an AsyncShape): the driver runs it on
+    the loop with `run_async_shape` rather than inline or on an engine thread."""
+    return isinstance(definition.shapes[progress.position], AsyncShape)
+
+
 def run_shape(
     definition: Definition, progress: Progress, state: RunState
 ) -> CallbackResponse | None:
@@ -142,48 +148,55 @@ def run_shape(
 
     Raises ShapeFailed (the failure is logged in the progress), or SliceExhausted /
     DeadlinePassed with the progress unchanged but for the steps spent."""
+    shape, started = _enter(definition, progress, state)
+    try:
+        bucket = shape.apply(progress.bucket, state)
+        return _settle(shape, progress, state, bucket, started)
+    except BaseException as exc:
+        _fail(shape, progress, state, started, exc)
+
+
+async def run_async_shape(
+    definition: Definition, progress: Progress, state: RunState
+) -> CallbackResponse | None:
+    """`run_shape` for an AsyncShape: the same budgets, log and failure rules."""
+    shape, started = _enter(definition, progress, state)
+    assert isinstance(shape, AsyncShape)
+    try:
+        bucket = await shape.perform(progress.bucket, state)
+        return _settle(shape, progress, state, bucket, started)
+    except BaseException as exc:
+        _fail(shape, progress, state, started, exc)
+
+
+def _enter(definition: Definition, progress: Progress, state: RunState) -> tuple[Any, int]:
     shape = definition.shapes[progress.position]
-    meter, budgets = state.meter, state.meter.budgets
+    budgets = state.meter.budgets
     if len(progress.shapes) >= budgets.shape_log:
         raise ShapeFailed(
             shape.id, f"the run logged {budgets.shape_log} shapes, its budget", "shape_log"
         )
     state.vars, state.responded, state.response = progress.vars, progress.responded, None
-    meter.run_steps = progress.steps
+    state.meter.run_steps = progress.steps
+    return shape, perf_counter_ns()
+
+
+def _settle(
+    shape: Any, progress: Progress, state: RunState, bucket: list[Any], started: int
+) -> CallbackResponse | None:
+    """Checks the shape's results against the budgets, then moves the progress on."""
+    meter, budgets = state.meter, state.meter.budgets
+    size = value_size(bucket, budgets.bucket_bytes, "bucket_size", meter, budgets.max_depth)
+    if state.vars is not progress.vars:
+        value_size(state.vars, budgets.variables_bytes, "variables_size", meter, budgets.max_depth)
+    response = state.response
+    if response is not None and len(response.body) > budgets.callback_bytes:
+        raise BudgetExceeded(
+            "callback_size",
+            f"the callback body is {len(response.body)} bytes, over its budget of "
+            f"{budgets.callback_bytes}",
+        )
     items_in = len(progress.bucket)
-    started = perf_counter_ns()
-    try:
-        try:
-            bucket = shape.apply(progress.bucket, state)
-            size = value_size(bucket, budgets.bucket_bytes, "bucket_size", meter, budgets.max_depth)
-            if state.vars is not progress.vars:
-                value_size(
-                    state.vars, budgets.variables_bytes, "variables_size", meter, budgets.max_depth
-                )
-            response = state.response
-            if response is not None and len(response.body) > budgets.callback_bytes:
-                raise BudgetExceeded(
-                    "callback_size",
-                    f"the callback body is {len(response.body)} bytes, over its budget of "
-                    f"{budgets.callback_bytes}",
-                )
-        except RecursionError:
-            # A deeply nested body or value: the parser, encoder or evaluator ran out of stack.
-            raise BudgetExceeded(
-                "value_size", f"a value is nested deeper than {budgets.max_depth} levels"
-            ) from None
-        except MemoryError:
-            raise BudgetExceeded("value_size", "a value is too large for the runner") from None
-    except (SliceExhausted, DeadlinePassed):
-        progress.steps = meter.run_steps
-        raise
-    except BudgetExceeded as exc:
-        _failed(progress, shape, started, items_in, str(exc), meter)
-        raise ShapeFailed(shape.id, str(exc), exc.budget) from None
-    except Exception as exc:  # any other failure of the author's flow is the run's outcome
-        error = str(exc) or type(exc).__name__
-        _failed(progress, shape, started, items_in, error, meter)
-        raise ShapeFailed(shape.id, error) from None
     progress.steps, state.bucket_bytes = meter.run_steps, size
     progress.bucket, progress.vars, progress.responded = bucket, state.vars, state.responded
     progress.shapes.append(
@@ -193,13 +206,29 @@ def run_shape(
     return response
 
 
-def _failed(
-    progress: Progress, shape: Any, started: int, items_in: int, error: str, meter: Meter
-) -> None:
+def _fail(shape: Any, progress: Progress, state: RunState, started: int, exc: BaseException):
+    """Maps what a shape raised to the run's outcome; always raises."""
+    meter, budgets = state.meter, state.meter.budgets
     progress.steps = meter.run_steps
+    if isinstance(exc, SliceExhausted | DeadlinePassed | asyncio.CancelledError):
+        raise exc  # not the flow's failure: the progress stays where it was
+    if isinstance(exc, RecursionError):
+        # A deeply nested body or value: the parser, encoder or evaluator ran out of stack.
+        exc = BudgetExceeded(
+            "value_size", f"a value is nested deeper than {budgets.max_depth} levels"
+        )
+    elif isinstance(exc, MemoryError):
+        exc = BudgetExceeded("value_size", "a value is too large for the runner")
+    elif not isinstance(exc, Exception):
+        raise exc  # KeyboardInterrupt, SystemExit
+    budget = exc.budget if isinstance(exc, BudgetExceeded) else ""
+    # Any other failure of the author's flow is the run's outcome.
+    error = str(exc) or type(exc).__name__
+    items_in = len(progress.bucket)
     progress.shapes.append(
         ShapeLog(shape.id, shape.TYPE, "failed", _since(started), items_in, 0, error[:2000])
     )
+    raise ShapeFailed(shape.id, error, budget) from None
 
 
 @dataclass(slots=True)
@@ -227,7 +256,10 @@ async def execute(
             end_wait(definition, progress)
             continue
         try:
-            response = run_shape(definition, progress, state)
+            if is_async(definition, progress):
+                response = await run_async_shape(definition, progress, state)
+            else:
+                response = run_shape(definition, progress, state)
         except ShapeFailed as exc:
             return ExecutionResult(
                 "failed", str(exc), progress.responded, progress.shapes, exc.budget

@@ -65,6 +65,11 @@ class RunState:
         #: Approximate JSON size of the bucket after the last shape (0 before any).
         self.bucket_bytes = 0
 
+    def idempotency_key(self, shape_id: str) -> str:
+        """The same for every attempt at one shape of one run (a resumed run repeats the shape
+        it was in), so a receiver can tell a repeat from a new request."""
+        return f"{self.input.run_id}.{shape_id}"
+
     def respond(self, response: CallbackResponse) -> None:
         self.response = response
         self.responded = True

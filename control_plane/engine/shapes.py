@@ -44,6 +44,24 @@ class Shape:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AsyncShape(Shape):
+    """A shape that awaits I/O (none in the catalogue yet; outbound calls come next).
+
+    The runner awaits `perform` on its event loop, so it must not compute for long (use
+    expressions through the run's meter) and must bound its own waiting. After the callback a
+    shape may run more than once (a resumed run repeats the shape it was in): anything it sends
+    must carry `run.idempotency_key(self.id)`, which is the same on every attempt.
+    """
+
+    def apply(self, bucket: list[Any], run: RunState) -> list[Any]:
+        raise TypeError(f"{self.TYPE} shapes are awaited: use perform()")
+
+    async def perform(self, bucket: list[Any], run: RunState) -> list[Any]:
+        """Return the next bucket. Never mutate `bucket`."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TriggerShape(Shape):
     TYPE = "trigger"
 

@@ -34,6 +34,8 @@ from control_plane.engine import (
     begin_wait,
     end_wait,
     finished,
+    is_async,
+    run_async_shape,
     run_shape,
     wait_seconds,
 )
@@ -330,6 +332,10 @@ class RunDriver:
 
     async def _shape(self, run: ActiveRun) -> CallbackResponse | None:
         definition, progress, state = run.version.definition, run.progress, run.state
+        if is_async(definition, progress):
+            if run.lane == LANE_CALLER:
+                await self._make_durable(run)  # it may take a while: the caller has the run id
+            return await run_async_shape(definition, progress, state)
         if len(run.input.body) <= INLINE_BYTES and state.bucket_bytes <= INLINE_BYTES:
             state.meter.open_slice(INLINE_STEPS)
             try:

@@ -90,5 +90,5 @@ async def test_a_heavy_shape_on_a_thread_keeps_the_loop_responsive() -> None:
     )
     assert progress.position == 2
     assert took > 0.05  # heavy enough to matter
-    assert thread_lag < 0.025
+    assert thread_lag < 0.1  # 3-7 ms on a quiet machine; a stalled loop: the whole shape
     assert inline_lag > 3 * thread_lag
