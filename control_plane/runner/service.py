@@ -15,7 +15,8 @@ from boomerang.v1 import runner_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2_grpc as rs_grpc
 from control_plane.engine import CallbackResponse
 from control_plane.grpckit.servicer import Runtime, Servicer
-from control_plane.runs.driver import ActiveRun, RunDriver
+from control_plane.runs.active import ActiveRun
+from control_plane.runs.driver import RunDriver
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import runner_service_pb2 as rs
 from control_plane.domain.ids import new_id
 from control_plane.engine import (
     CallbackResponse,
-    Progress,
     RunInput,
     RunState,
     ShapeFailed,
@@ -41,11 +39,12 @@ from control_plane.engine import (
 )
 from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
 from control_plane.grpckit.servicer import Runtime
-from control_plane.runner.versions import LoadedVersion, VersionCache
 from control_plane.runs import checkpoint, queue
+from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
 from control_plane.runs.lanes import EngineLanes
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
+from control_plane.runs.versions import LoadedVersion, VersionCache
 from control_plane.store.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,72 +57,6 @@ INLINE_STEPS = 2_000
 INLINE_BYTES = 64 * 1024
 #: Runs a runner claims at once from the queue.
 CLAIM_BATCH = 50
-
-
-class RunListener(Protocol):
-    """Where a run's events go: the RunFlow stream that started it. Called on the event loop;
-    must not block. Events for a run whose stream is gone are dropped by the listener."""
-
-    def accepted(self, run_id: str) -> None: ...
-    def callback(self, response: CallbackResponse) -> None: ...
-    def outcome(self, status: int, reason: int, error: str) -> None: ...
-
-
-class _Nobody:
-    """The listener of a resumed run: its caller was answered long ago, by another runner."""
-
-    def accepted(self, run_id: str) -> None:
-        pass
-
-    def callback(self, response: CallbackResponse) -> None:
-        pass
-
-    def outcome(self, status: int, reason: int, error: str) -> None:
-        pass
-
-
-class ActiveRun:
-    """A run this runner works on, and what its caller has been told so far."""
-
-    def __init__(self, listener: RunListener) -> None:
-        self.listener = listener
-        self.record: RunRecord | None = None
-        self.input: RunInput | None = None
-        self.progress = Progress()
-        self.state: RunState | None = None
-        self.version: LoadedVersion | None = None
-        self.lane = LANE_CALLER
-        self.durable = False  # the record exists in the database
-        self.accepted_sent = False
-        self.callback_sent = False
-        self.abandoned = False  # the stream broke before `accepted`: the edge may retry elsewhere
-        self.caller_status = 0  # what the edge told the caller instead of a callback, if it did
-        self.task: asyncio.Task | None = None
-        self._journal: Journal | None = None
-
-    def caller_answered(self, status: int) -> None:
-        """The edge answered the caller without a callback (RunCancel.caller_status). May come
-        before the record exists (the version was still loading): kept until it does."""
-        self.listener = _Nobody()
-        self.caller_status = status or 504
-        if self.record is not None:
-            self.record.caller_answered(self.caller_status)
-            self._save()
-
-    def detach(self) -> None:
-        """The stream that started the run is gone."""
-        if self.callback_sent:
-            return
-        self.listener = _Nobody()
-        if not self.accepted_sent:
-            self.abandoned = True  # no caller has its id; the edge may run the request elsewhere
-        elif self.record is not None and self.record.response_status == 0:
-            self.record.caller_answered(502)  # the edge answers 502 run_lost
-            self._save()
-
-    def _save(self) -> None:
-        if self.durable and self._journal is not None and self.record is not None:
-            self._journal.save(self.record)
 
 
 class RunDriver:
@@ -186,8 +119,7 @@ class RunDriver:
     # -- new runs -----------------------------------------------------------------------------
 
     def submit(self, start: rs.RunStart, listener: RunListener) -> ActiveRun:
-        run = ActiveRun(listener)
-        run._journal = self.journal
+        run = ActiveRun(listener, self.journal)
         run.task = asyncio.create_task(self._start(run, start))
         return run
 
@@ -244,7 +176,7 @@ class RunDriver:
         )
         run.state = RunState(run.input, self._meter(record))
         timer = asyncio.get_running_loop().call_later(
-            (start.timeout_ms or 30_000) / 1000, _caller_timed_out, run
+            (start.timeout_ms or 30_000) / 1000, caller_timed_out, run
         )
         try:
             await self._guarded(run, self._before_callback)
@@ -419,8 +351,7 @@ class RunDriver:
             await asyncio.sleep(interval)
 
     def _resume(self, claimed: queue.Claimed) -> None:
-        run = ActiveRun(_Nobody())
-        run._journal = self.journal
+        run = ActiveRun(Nobody(), self.journal)
         run.record, run.durable, run.accepted_sent, run.callback_sent = (
             claimed.record,
             True,
@@ -476,14 +407,6 @@ class RunDriver:
 def _refuse(run: ActiveRun, reason: int, text: str) -> None:
     run.listener.accepted("")
     run.listener.outcome(r.RUN_STATUS_FAILED, reason, text)
-
-
-def _caller_timed_out(run: ActiveRun) -> None:
-    # A fallback for when the edge cannot say (its stream broke): past its timeout, the caller
-    # got 504 unless a callback was sent before.
-    if not run.callback_sent and run.record is not None and run.record.response_status == 0:
-        run.record.caller_answered(504)
-        run._save()
 
 
 async def _cancel(task: asyncio.Task | None) -> None:

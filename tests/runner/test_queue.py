@@ -8,9 +8,9 @@ import datetime as dt
 import threading
 
 from control_plane.domain.ids import new_id
-from control_plane.runner.versions import LoadedVersion, VersionCache
 from control_plane.runs import queue
 from control_plane.runs.retention import prune_runs
+from control_plane.runs.versions import LoadedVersion, VersionCache
 from control_plane.store.clock import utcnow
 from control_plane.store.db import database
 from control_plane.store.models import Company, Run, RunTask
