@@ -36,10 +36,12 @@ def test_a_callback_after_150_s_on_an_idle_stack_reaches_its_caller(tmp_path):
         api.deploy(slow_flow.id)
         with httpx.Client(base_url=stack.edge_url, timeout=WAIT_S + 60) as http:
             eventually(
-                lambda: http.get(
-                    f"/api/v1/acme/{quick.id}", params={"patchworks_signature": quick.signature}
-                ).status_code
-                == 200,
+                lambda: (
+                    http.get(
+                        f"/api/v1/acme/{quick.id}", params={"patchworks_signature": quick.signature}
+                    ).status_code
+                    == 200
+                ),
                 timeout=15,
             )
             started = time.monotonic()
