@@ -38,6 +38,7 @@ from control_plane.engine import (
     wait_seconds,
 )
 from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
+from control_plane.engine.definition import DefinitionError
 from control_plane.grpckit.servicer import Runtime
 from control_plane.runs import checkpoint, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
@@ -126,9 +127,16 @@ class RunDriver:
     async def _start(self, run: ActiveRun, start: rs.RunStart) -> None:
         if self.draining:
             return _refuse(run, r.RUN_REASON_RUNNER_DRAINING, "the runner is shutting down")
-        version = self.versions.get(start.version_id)
-        if version is None:
-            version = await self.rt.db(lambda: self.versions.load(start.version_id))
+        try:
+            version = self.versions.get(start.version_id) or await self.rt.db(
+                lambda: self.versions.load(start.version_id)
+            )
+        except DefinitionError as exc:
+            # Saved under older rules that it no longer meets: it cannot run.
+            return _refuse(run, r.RUN_REASON_FLOW_FAILED, f"the flow version is invalid: {exc}")
+        except Exception:
+            log.exception("cannot load flow version %s", start.version_id)
+            return _refuse(run, r.RUN_REASON_INTERNAL, "the runner cannot load the flow version")
         if version is None:
             return _refuse(run, r.RUN_REASON_VERSION_NOT_FOUND, "flow version not found")
         company = version.company_id
@@ -142,13 +150,28 @@ class RunDriver:
             raise
         except Exception:
             log.exception("run crashed in the runner")
-            if run.record is not None and not run.record.final:
-                await self._finish(run, r.RUN_STATUS_FAILED, r.RUN_REASON_INTERNAL, "runner error")
+            await self._crashed(run)
         finally:
             self.runs.discard(run)
             self.inflight[company] -= 1
             if not self.inflight[company]:
                 del self.inflight[company]
+
+    async def _crashed(self, run: ActiveRun) -> None:
+        """A bug or a failing database: end the run if it can be recorded, and in any case
+        answer the caller now rather than at its timeout."""
+        record = run.record
+        if record is not None and not record.final and run.durable:
+            try:
+                return await self._finish(
+                    run, r.RUN_STATUS_FAILED, r.RUN_REASON_INTERNAL, "runner error"
+                )
+            except Exception:
+                log.exception("cannot record the end of run %s", record.id)
+        if not run.callback_sent:
+            if not run.accepted_sent:
+                run.listener.accepted("")  # no record exists: the caller gets no run id
+            run.listener.outcome(r.RUN_STATUS_FAILED, r.RUN_REASON_INTERNAL, "runner error")
 
     async def _run_new(self, run: ActiveRun, version: LoadedVersion, start: rs.RunStart) -> None:
         record = RunRecord(

@@ -269,3 +269,18 @@ async def test_an_oversize_callback_fails_its_run_and_spares_the_stream(plane):
     assert [k for k, _ in by_ref[1]] == ["accepted", "outcome"]
     assert by_ref[1][1][1].reason == r.RUN_REASON_BUDGET_CALLBACK_SIZE
     assert [k for k, _ in by_ref[2]] == ["accepted", "callback", "outcome"]
+
+
+async def test_a_database_that_fails_the_commit_gets_the_caller_an_answer_now(plane, monkeypatch):
+    # Nothing could be recorded, so no run id is given, and the caller is not left waiting for
+    # its timeout.
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+
+    def broken(*args) -> None:
+        raise RuntimeError("the database is gone")
+
+    monkeypatch.setattr("control_plane.runs.journal._write", broken)
+    events = await _run(plane, s, md, 5, ids)
+    assert [k for k, _ in events] == ["accepted", "outcome"]
+    assert events[0][1].run_id == "" and events[1][1].reason == r.RUN_REASON_INTERNAL
