@@ -43,6 +43,7 @@ check-gen: gen
 
 bench: install
 	$(PY) bench/callback_path.py
+	$(PY) bench/priority.py
 
 clean:
 	rm -rf $(VENV) .boomerang .pytest_cache .ruff_cache

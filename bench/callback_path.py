@@ -2,13 +2,16 @@
 
 (a) bench/bare_app.py: a bare Sanic handler answering the same body, served like the edge.
 (b) the full callback path: edge (signature check from its cache) → RunFlow stream → runner's
-    engine (trigger → map → callback) → response, with the run record written behind.
+    engine (trigger → map → callback) → run record committed to SQLite → response. Runs are
+    durable: the record is committed (group commit, control_plane/runs/journal.py) before the
+    runner sends the callback, so every answer the caller gets has its run on disk.
 
 Both get the same wrk load (HTTP/1.1 keep-alive, 64 connections, 1 thread by default) for the
 same duration: a warm-up each, then a and b rounds alternated, so drift (thermal, other tenants)
 hits both alike; the table gives each figure's median over the rounds. CPU per request is read
-from /proc/<pid>/stat (user + system, all threads) around each round. Then it checks that the
-runs were recorded and measures regenerate → edge propagation (bench/propagation.py).
+from /proc/<pid>/stat (user + system, all threads) around each round. Then it checks the runs in
+the database against the answers wrk counted and measures regenerate → edge propagation
+(bench/propagation.py). Exit status 1 when any correctness check fails.
 
 Target (DESIGN §3): the callback path keeps ≥ 0.25 of the bare handler's requests per second.
 """
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
@@ -83,42 +87,92 @@ def check_same_answer(urls: dict[str, str]) -> list[str]:
     return problems
 
 
-def count_runs(db_path: Path, settle_s: float = 0.5, timeout_s: float = 10.0) -> dict[str, int]:
-    """Runs by status, read-only from the SQLite file, once the count stops moving (records are
-    written behind, every 50 ms)."""
-    uri = f"file:{db_path}?mode=ro"
-    last: dict[str, int] = {}
+#: Runs by (status, response status, reason, attempts), and how many runs still have a task row.
+RUNS_SQL = "SELECT status, response_status, reason, attempts, count(*) FROM run GROUP BY 1, 2, 3, 4"
+TASKS_SQL = "SELECT count(*) FROM run_task"
+
+
+def read_runs(db_path: Path) -> tuple[Counter[tuple[str, int, int, int]], int]:
+    """(runs by status/response/reason/attempts, run_task rows), read-only from the SQLite file."""
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        runs = Counter({tuple(row[:4]): row[4] for row in db.execute(RUNS_SQL)})
+        tasks = db.execute(TASKS_SQL).fetchone()[0]
+    return runs, tasks
+
+
+def settled_runs(
+    db_path: Path, settle_s: float = 0.5, timeout_s: float = 10.0
+) -> tuple[Counter[tuple[str, int, int, int]], int]:
+    """`read_runs` once it stops moving: requests wrk abandoned when it stopped may still be
+    running (each is committed when it ends, with what the edge told its caller)."""
+    last = read_runs(db_path)
     stable_since = time.monotonic()
     deadline = stable_since + timeout_s
     while True:
-        with sqlite3.connect(uri, uri=True) as db:
-            rows = db.execute(
-                "SELECT status || '/' || response_status, count(*) FROM run GROUP BY 1"
-            ).fetchall()
-        counts = dict(rows)
-        now = time.monotonic()
-        if counts != last:
-            last, stable_since = counts, now
-        elif now - stable_since >= settle_s or now > deadline:
-            return counts
         time.sleep(0.1)
+        now = read_runs(db_path)
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= settle_s or time.monotonic() > deadline:
+            return now
 
 
-def check_runs(bench: BenchStack, answered: int, cut_off: int) -> tuple[list[str], list[str]]:
-    """(lines to print, problems). Every answered request made a run; requests wrk abandoned
-    at the end of each of its runs (at most one per connection) may have made one too."""
-    lines, problems = [], []
-    counts = count_runs(bench.db_path)
-    total = sum(counts.values())
-    by_status = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-    lines.append(
-        f"runs recorded (table `run`): {total} for {answered} requests answered 200 "
-        f"(+ at most {cut_off} cut off in flight when wrk stopped) [{by_status}]"
+def answered_200(runs: Counter[tuple[str, int, int, int]]) -> int:
+    return sum(n for (_, response, _, _), n in runs.items() if response == 200)
+
+
+def describe(runs: Counter[tuple[str, int, int, int]]) -> str:
+    return ", ".join(
+        f"{status}/{response} reason {reason} attempts {attempts}: {n}"
+        for (status, response, reason, attempts), n in sorted(runs.items())
     )
-    if not answered <= total <= answered + cut_off:
-        problems.append(f"{total} runs recorded for {answered} answered requests")
-    if counts.get("succeeded/200", 0) != total:
-        problems.append(f"not every run succeeded with a 200: {by_status}")
+
+
+def check_runs(
+    bench: BenchStack, answered: int, cut_off: int, at_once: Counter[tuple[str, int, int, int]]
+) -> tuple[list[str], list[str]]:
+    """(lines to print, problems).
+
+    `answered` is how many requests got their 200; `at_once` the run table read the moment the
+    last wrk ended. Runs are committed before the caller gets the callback, so `at_once` already
+    holds a 200 run for every one of them (no settling, nothing written behind). Requests wrk
+    abandoned when each of its runs ended (at most one per connection, `cut_off` in all) may have
+    made a run too: recorded 200 if its callback was committed before the edge learnt the caller
+    left, else with the status the edge reports (499).
+    """
+    lines, problems = [], []
+    ok_now = answered_200(at_once)
+    lines.append(
+        f"runs answered 200 in table `run` as wrk ended: {ok_now} for {answered} requests "
+        "answered 200 (the record is committed before the callback is sent)"
+    )
+    if ok_now < answered:
+        problems.append(f"only {ok_now} runs committed for {answered} answered requests")
+
+    runs, tasks = settled_runs(bench.db_path)
+    total, ok = sum(runs.values()), answered_200(runs)
+    lines.append(
+        f"runs recorded once settled: {total}, {ok} answered 200, for {answered} answered "
+        f"(+ at most {cut_off} cut off in flight when wrk stopped); run_task rows left: {tasks}"
+    )
+    lines.append(f"  by status/response_status, reason, attempts: {describe(runs)}")
+    if not answered <= ok <= total <= answered + cut_off:
+        problems.append(
+            f"{total} runs recorded ({ok} answered 200) for {answered} answered requests "
+            f"and at most {cut_off} cut off"
+        )
+    # The trivial flow ends at its callback: every run succeeds on its first attempt with no
+    # reason; only a caller that left (wrk stopping) may change what it was answered.
+    unexpected = {
+        k: n
+        for k, n in runs.items()
+        if k[0] != "succeeded" or k[2] != 0 or k[3] != 1 or k[1] not in (200, 499)
+    }
+    if unexpected:
+        problems.append(f"runs other than succeeded/200 (or 499, cut off): {describe(unexpected)}")
+    if tasks:
+        problems.append(f"{tasks} run_task rows left: every run is final, so none should be")
+
     page = list(islice(bench.client.list_runs(COMPANY, page_size=100), 200))
     succeeded = sum(r.status == resources_pb2.RUN_STATUS_SUCCEEDED for r in page)
     lines.append(f"ListRuns({COMPANY}), first two pages: {len(page)} runs, {succeeded} succeeded")
@@ -253,9 +307,12 @@ def measure(
     for key in ("a", "b"):
         load(key, args.warmup, f"warm-up {key}")
     rounds: dict[str, list[Round]] = {"a": [], "b": []}
+    at_once: Counter[tuple[str, int, int, int]] = Counter()
     for i in range(args.rounds):
         for key in ("a", "b"):
             r = load(key, args.duration, f"round {i + 1} {key}")
+            if key == "b" and i == args.rounds - 1:
+                at_once, _ = read_runs(bench.db_path)  # before anything else is committed
             rounds[key].append(r)
             print(f"  round {i + 1} {key}: {r.wrk.rps:.0f} req/s", flush=True)
 
@@ -291,8 +348,9 @@ def measure(
     socket_errors = sum(w.socket_errors for w in results)
     print(f"wrk, warm-ups included: non-2xx responses {non_2xx}, socket errors {socket_errors}")
 
-    answered = sum(w.requests for w in every["b"]) + probes
-    lines, run_problems = check_runs(bench, answered, len(every["b"]) * args.connections)
+    # Only 200s made a run (wrk counts every answer as a request; non-2xx are failures above).
+    answered = sum(w.requests - w.non_2xx for w in every["b"]) + probes
+    lines, run_problems = check_runs(bench, answered, len(every["b"]) * args.connections, at_once)
     for line in lines:
         print(line)
     problems += run_problems
