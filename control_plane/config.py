@@ -49,12 +49,18 @@ class Settings:
     #: On SIGTERM, how long a runner lets runs that are before their callback finish before it
     #: checkpoints what is left and exits. (BOOMERANG_DRAIN_GRACE_S, default 5)
     drain_grace_s: float = 5.0
-    #: Runs one company may have in flight on one runner (before and after their callback);
-    #: past it, new runs are answered 429. (BOOMERANG_COMPANY_RUNS_IN_FLIGHT, default 50)
+    #: Runs of one company whose caller waits (before their callback), on one runner; past it,
+    #: new runs are answered 429. (BOOMERANG_COMPANY_RUNS_IN_FLIGHT, default 50)
     company_runs_in_flight: int = 50
-    #: Threads evaluating shapes that are too heavy for the event loop's inline slice.
-    #: (BOOMERANG_ENGINE_THREADS, default 2)
-    engine_threads: int = 2
+    #: Runs of one company past their callback (tails), on one runner; past it, new runs are
+    #: answered 429 too, so a tenant cannot grow a backlog of tails without end.
+    #: (BOOMERANG_COMPANY_TAILS_IN_FLIGHT, default 200)
+    company_tails_in_flight: int = 200
+    #: Worker processes per lane (callers waiting; tails, at a lower priority) that run shapes
+    #: too heavy for the event loop's inline slice. (BOOMERANG_ENGINE_WORKERS, default 1)
+    engine_workers: int = 1
+    #: Address-space limit of each engine worker, in MiB. (BOOMERANG_ENGINE_WORKER_MEMORY_MB)
+    engine_worker_memory_mb: int = 1024
     #: Ended runs are deleted after this many seconds. (BOOMERANG_RUN_RETENTION_S, 30 days)
     run_retention_s: float = 30 * 24 * 3600.0
     #: Per-run budgets (control_plane/engine/budgets.py documents each):
@@ -83,7 +89,13 @@ class Settings:
             company_runs_in_flight=int(
                 env.get("BOOMERANG_COMPANY_RUNS_IN_FLIGHT", d.company_runs_in_flight)
             ),
-            engine_threads=int(env.get("BOOMERANG_ENGINE_THREADS", d.engine_threads)),
+            company_tails_in_flight=int(
+                env.get("BOOMERANG_COMPANY_TAILS_IN_FLIGHT", d.company_tails_in_flight)
+            ),
+            engine_workers=int(env.get("BOOMERANG_ENGINE_WORKERS", d.engine_workers)),
+            engine_worker_memory_mb=int(
+                env.get("BOOMERANG_ENGINE_WORKER_MEMORY_MB", d.engine_worker_memory_mb)
+            ),
             run_retention_s=float(env.get("BOOMERANG_RUN_RETENTION_S", d.run_retention_s)),
             budgets=_budgets(env),
         )
@@ -98,7 +110,14 @@ class Settings:
         for name in ("run_lease_s", "drain_grace_s", "run_retention_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"BOOMERANG_{name.upper()} must be > 0")
-        for name in ("run_max_attempts", "company_runs_in_flight", "engine_threads"):
+        if self.engine_worker_memory_mb < 256:
+            raise ValueError("BOOMERANG_ENGINE_WORKER_MEMORY_MB must be at least 256")
+        for name in (
+            "run_max_attempts",
+            "company_runs_in_flight",
+            "company_tails_in_flight",
+            "engine_workers",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"BOOMERANG_{name.upper()} must be >= 1")
 

@@ -55,6 +55,10 @@ class ActiveRun:
         self.callback_sent = False
         self.abandoned = False  # the stream broke before `accepted`: the edge may retry elsewhere
         self.caller_status = 0  # what the edge told the caller instead of a callback, if it did
+        self.crashes = 0  # engine workers that died running this run's shapes
+        #: While the bucket is large, the progress lives in the engine workers as this
+        #: checkpoint text (progress.bucket and .vars are then empty); None otherwise.
+        self.remote: str | None = None
         self.task: asyncio.Task | None = None
         self._journal = journal
 
@@ -80,7 +84,7 @@ class ActiveRun:
 
     def _save(self) -> None:
         if self.durable and self._journal is not None and self.record is not None:
-            self._journal.save(self.record)
+            self._journal.save(self.record, urgent=False)  # the caller has its answer
 
 
 def caller_timed_out(run: ActiveRun) -> None:

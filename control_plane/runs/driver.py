@@ -7,7 +7,7 @@ The rules (DESIGN, "The run: durable and bounded"; README, "Runs"):
   leaves its runs to the next one that claims them (queue.py), which resumes the tail from the
   last checkpoint (at-least-once per shape) and fails runs whose caller was waiting (run_lost);
 - a shape first runs inline on the loop within a slice of INLINE_STEPS expression steps; one that
-  needs more runs on an engine thread (lanes.py), pre-callback work before tails;
+  needs more runs in an engine worker process (workers.py), tails at a lower priority;
 - budgets bound what any run may cost; a company may have only so many runs in flight here.
 """
 
@@ -17,7 +17,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Callable
 
@@ -43,9 +42,9 @@ from control_plane.grpckit.servicer import Runtime
 from control_plane.runs import checkpoint, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
-from control_plane.runs.lanes import EngineLanes
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
 from control_plane.runs.versions import LoadedVersion, VersionCache
+from control_plane.runs.workers import EngineWorkers, WorkerCrashed
 from control_plane.store.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,14 @@ class RunDriver:
         self.journal = journal
         self.owner = owner
         self.versions = VersionCache()
-        self.lanes: EngineLanes | None = None
-        self.inflight: collections.Counter[str] = collections.Counter()
+        self.workers = EngineWorkers(
+            runtime.settings.engine_workers, runtime.settings.engine_worker_memory_mb
+        )
+        #: Runs in flight on this runner per company, by lane (callers waiting, tails).
+        self.inflight: dict[int, collections.Counter[str]] = {
+            LANE_CALLER: collections.Counter(),
+            LANE_TAIL: collections.Counter(),
+        }
         self.runs: set[ActiveRun] = set()
         self.draining = False
         self.on_drain: list[Callable[[], None]] = []
@@ -77,10 +82,6 @@ class RunDriver:
     # -- lifecycle of the driver ------------------------------------------------------------
 
     def start(self) -> None:
-        # Engine threads hand the GIL back to the loop every 1 ms instead of every 5 ms, which
-        # bounds how long a heavy shape on a thread can keep the API and streams waiting.
-        sys.setswitchinterval(0.001)
-        self.lanes = EngineLanes(self.settings.engine_threads)
         self._maintenance = asyncio.create_task(self._maintain(), name="run-queue")
 
     async def drain(self) -> None:
@@ -108,14 +109,13 @@ class RunDriver:
                 run.record.end(r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
                 self.journal.save(run.record)
         with contextlib.suppress(Exception):
-            await self.journal.flush()
+            await self.journal.flush_all()
         try:
             released = await self.rt.db(lambda: queue.release(self.owner))
             log.info("drained: handed %d unfinished runs back to the queue", released)
         except Exception:
             log.exception("cannot hand runs back; they are taken up when their lease expires")
-        if self.lanes is not None:
-            await self.lanes.close()
+        await self.workers.close()
 
     # -- new runs -----------------------------------------------------------------------------
 
@@ -140,9 +140,12 @@ class RunDriver:
         if version is None:
             return _refuse(run, r.RUN_REASON_VERSION_NOT_FOUND, "flow version not found")
         company = version.company_id
-        if self.inflight[company] >= self.settings.company_runs_in_flight:
+        if (
+            self.inflight[LANE_CALLER][company] >= self.settings.company_runs_in_flight
+            or self.inflight[LANE_TAIL][company] >= self.settings.company_tails_in_flight
+        ):
             return _refuse(run, r.RUN_REASON_COMPANY_BUSY, "too many runs in flight")
-        self.inflight[company] += 1
+        self._enter(company, LANE_CALLER)
         self.runs.add(run)
         try:
             await self._run_new(run, version, start)
@@ -153,9 +156,16 @@ class RunDriver:
             await self._crashed(run)
         finally:
             self.runs.discard(run)
-            self.inflight[company] -= 1
-            if not self.inflight[company]:
-                del self.inflight[company]
+            self._leave(company, run.lane)
+
+    def _enter(self, company: str, lane: int) -> None:
+        self.inflight[lane][company] += 1
+
+    def _leave(self, company: str, lane: int) -> None:
+        counts = self.inflight[lane]
+        counts[company] -= 1
+        if not counts[company]:
+            del counts[company]
 
     async def _crashed(self, run: ActiveRun) -> None:
         """A bug or a failing database: end the run if it can be recorded, and in any case
@@ -204,7 +214,9 @@ class RunDriver:
         try:
             await self._guarded(run, self._before_callback)
             if not record.final:
+                self._leave(record.company_id, LANE_CALLER)
                 run.lane = LANE_TAIL
+                self._enter(record.company_id, LANE_TAIL)
                 await self._guarded(run, self._tail)
         finally:
             timer.cancel()
@@ -215,6 +227,7 @@ class RunDriver:
             if run.abandoned:
                 return await self._abandon(run)
             if wait_seconds(definition, progress) is not None:
+                self._materialise(run)
                 await self._make_durable(run)
                 await self._sleep(run, begin_wait(definition, progress))
                 end_wait(definition, progress)
@@ -233,7 +246,7 @@ class RunDriver:
         """The first callback: make the rest durable, then answer."""
         record, progress = run.record, run.progress
         done = finished(run.version.definition, progress)
-        task = None if done else Task(LANE_TAIL, checkpoint.dump(run.input, progress))
+        task = None if done else Task(LANE_TAIL, self._state_text(run))
         if run.abandoned:
             return await self._abandon(run)
         record.responded(response.status)
@@ -252,6 +265,7 @@ class RunDriver:
         definition, progress, record = run.version.definition, run.progress, run.record
         while not finished(definition, progress):
             if wait_seconds(definition, progress) is not None:
+                self._materialise(run)
                 fresh = not progress.wake_at
                 left = begin_wait(definition, progress)
                 if fresh:  # so a runner resuming it waits only for what is left
@@ -263,7 +277,7 @@ class RunDriver:
             await self._checkpoint(run)
         record.shapes = [s.to_doc() for s in progress.shapes]
         record.end(r.RUN_STATUS_SUCCEEDED)
-        await self.journal.commit(record)
+        await self.journal.commit(record, urgent=False)  # nobody waits for a tail
         run.listener.outcome(r.RUN_STATUS_SUCCEEDED, r.RUN_REASON_UNSPECIFIED, "")
 
     async def _guarded(self, run: ActiveRun, phase) -> None:
@@ -282,16 +296,25 @@ class RunDriver:
             )
         except checkpoint.CheckpointError as exc:
             await self._finish(run, r.RUN_STATUS_FAILED, r.RUN_REASON_FLOW_FAILED, str(exc))
+        except WorkerCrashed:
+            await self._finish(
+                run,
+                r.RUN_STATUS_FAILED,
+                r.RUN_REASON_CRASHED,
+                f"the run's shape killed its engine worker {run.crashes} times",
+            )
 
     # -- steps ---------------------------------------------------------------------------------
 
     async def _shape(self, run: ActiveRun) -> CallbackResponse | None:
         definition, progress, state = run.version.definition, run.progress, run.state
         if is_async(definition, progress):
+            self._materialise(run)
             if run.lane == LANE_CALLER:
                 await self._make_durable(run)  # it may take a while: the caller has the run id
             return await run_async_shape(definition, progress, state)
-        if len(run.input.body) <= INLINE_BYTES and state.bucket_bytes <= INLINE_BYTES:
+        small = len(run.input.body) <= INLINE_BYTES and state.bucket_bytes <= INLINE_BYTES
+        if small and run.remote is None:
             state.meter.open_slice(INLINE_STEPS)
             try:
                 return run_shape(definition, progress, state)
@@ -301,7 +324,44 @@ class RunDriver:
                 state.meter.close_slice()
         if run.lane == LANE_CALLER:
             await self._make_durable(run)  # a long shape: give the caller its run id now
-        return await self.lanes.run(run.lane, lambda: run_shape(definition, progress, state))
+        if run.remote is None:
+            run.remote = checkpoint.dump(run.input, progress)  # the progress moves to workers
+            progress.bucket, progress.vars = [], {}
+        version = run.version
+        while True:
+            try:
+                run.remote, response, state.bucket_bytes = await self.workers.run_shape(
+                    run.lane,
+                    version.id,
+                    version.source,
+                    run.input,
+                    progress,
+                    run.remote,
+                    state.meter.budgets,
+                    state.meter.deadline,
+                )
+                break
+            except WorkerCrashed:
+                run.crashes += 1
+                if run.crashes >= self.settings.run_max_attempts:
+                    raise
+                log.warning("an engine worker died running run %s; trying again", run.record.id)
+        if state.bucket_bytes <= INLINE_BYTES:
+            self._materialise(run)  # small again: back to the loop
+        return response
+
+    def _materialise(self, run: ActiveRun) -> None:
+        """Brings a progress that lives in the workers (as checkpoint text) back to objects."""
+        if run.remote is not None:
+            _, loaded = checkpoint.load(run.remote)
+            run.progress.bucket, run.progress.vars = loaded.bucket, loaded.vars
+            run.remote = None
+
+    def _state_text(self, run: ActiveRun) -> str:
+        """The run's checkpoint: the workers' text when the progress lives there."""
+        if run.remote is not None:
+            return run.remote
+        return checkpoint.dump(run.input, run.progress)
 
     async def _sleep(self, run: ActiveRun, seconds: float) -> None:
         left = self._deadline(run.record) - time.time()
@@ -318,9 +378,7 @@ class RunDriver:
 
     async def _checkpoint(self, run: ActiveRun) -> None:
         run.record.shapes = [s.to_doc() for s in run.progress.shapes]
-        await self.journal.commit(
-            run.record, Task(LANE_TAIL, checkpoint.dump(run.input, run.progress))
-        )
+        await self.journal.commit(run.record, Task(LANE_TAIL, self._state_text(run)), urgent=False)
 
     async def _finish(self, run: ActiveRun, status: int, reason: int, error: str) -> None:
         record = run.record
@@ -328,7 +386,7 @@ class RunDriver:
         record.end(status, reason, error)
         if run.abandoned and not run.durable:
             return  # nobody has its id: the edge may be running the request elsewhere
-        await self.journal.commit(record)
+        await self.journal.commit(record, urgent=run.lane == LANE_CALLER)
         run.durable = True
         self._send_accepted(run)
         run.listener.outcome(status, reason, error)
@@ -386,7 +444,8 @@ class RunDriver:
     async def _resume_run(self, run: ActiveRun, claimed: queue.Claimed) -> None:
         record = run.record
         company = record.company_id
-        self.inflight[company] += 1
+        run.lane = LANE_TAIL
+        self._enter(company, LANE_TAIL)
         self.runs.add(run)
         try:
             if claimed.lane == LANE_CALLER:
@@ -396,7 +455,7 @@ class RunDriver:
                     r.RUN_REASON_RUN_LOST,
                     "the runner working on it stopped before the caller was answered",
                 )
-                return await self.journal.commit(record)
+                return await self.journal.commit(record, urgent=False)
             if record.attempts > self.settings.run_max_attempts:
                 record.end(
                     r.RUN_STATUS_FAILED,
@@ -404,14 +463,14 @@ class RunDriver:
                     f"the run was taken up {record.attempts - 1} times after its runner stopped; "
                     "not tried again",
                 )
-                return await self.journal.commit(record)
+                return await self.journal.commit(record, urgent=False)
             version = self.versions.get(record.version_id) or await self.rt.db(
                 lambda: self.versions.load(record.version_id)
             )
             if version is None:
                 record.end(r.RUN_STATUS_FAILED, r.RUN_REASON_VERSION_NOT_FOUND, "version deleted")
-                return await self.journal.commit(record)
-            run.version, run.lane = version, LANE_TAIL
+                return await self.journal.commit(record, urgent=False)
+            run.version = version
             run.input, run.progress = checkpoint.load(claimed.state)
             run.state = RunState(run.input, self._meter(record))
             log.info("resuming run %s at shape %d", record.id, run.progress.position)
@@ -422,9 +481,7 @@ class RunDriver:
             log.exception("resuming run %s failed", record.id)
         finally:
             self.runs.discard(run)
-            self.inflight[company] -= 1
-            if not self.inflight[company]:
-                del self.inflight[company]
+            self._leave(company, LANE_TAIL)
 
 
 def _refuse(run: ActiveRun, reason: int, text: str) -> None:

@@ -37,6 +37,9 @@ BUDGET_REASONS: dict[str, int] = {
     "shape_log": r.RUN_REASON_BUDGET_SHAPE_LOG,
 }
 
+# Shared: json.dumps with non-default arguments builds a new encoder on every call.
+_SHAPES_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 #: What the caller gets when a run ends before answering (the edge maps reasons the same way).
 NO_ANSWER_STATUS = 502
 
@@ -63,6 +66,8 @@ class RunRecord:
     error: str = ""
     shapes: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 1
+    #: Whether a run_task row was written for it (so ending it has one to delete).
+    has_task: bool = False
 
     @property
     def final(self) -> bool:
@@ -102,7 +107,7 @@ class RunRecord:
             self.ended_at,
             self.response_status,
             self.error,
-            json.dumps(self.shapes, separators=(",", ":")),
+            _SHAPES_ENCODER.encode(self.shapes),
             self.reason,
             self.attempts,
         )

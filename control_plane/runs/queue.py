@@ -102,4 +102,5 @@ def _record(row: Run) -> RunRecord:
         error=row.error,
         shapes=json.loads(row.shapes),
         attempts=row.attempts,
+        has_task=True,
     )

@@ -21,6 +21,7 @@ class LoadedVersion:
     flow_id: str
     company_id: str
     definition: Definition
+    source: str  # the definition's JSON, for engine workers to parse once and cache
 
 
 class VersionCache:
@@ -57,6 +58,7 @@ class VersionCache:
             flow_id=row.flow_id,
             company_id=row.flow.company_id,
             definition=load_definition(json.loads(row.definition)),
+            source=row.definition,
         )
         if row.number != row.flow.draft_number:
             self.keep(loaded)

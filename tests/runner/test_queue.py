@@ -97,8 +97,8 @@ def test_retention_prunes_only_ended_runs_past_it(db) -> None:
 def test_version_cache_keeps_the_most_recently_used() -> None:
     cache = VersionCache(capacity=2)
     for name in "ab":
-        cache.keep(LoadedVersion(name, "f", "c", None))  # type: ignore[arg-type]
+        cache.keep(LoadedVersion(name, "f", "c", None, ""))  # type: ignore[arg-type]
     assert cache.get("a") is not None  # used: "b" is now the least recently used
-    cache.keep(LoadedVersion("c", "f", "c", None))  # type: ignore[arg-type]
+    cache.keep(LoadedVersion("c", "f", "c", None, ""))  # type: ignore[arg-type]
     assert len(cache) == 2 and cache.get("b") is None
     assert cache.get("a") is not None and cache.get("c") is not None

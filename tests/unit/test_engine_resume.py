@@ -4,6 +4,7 @@ that await I/O run under the same rules; a failing shape leaves the progress whe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -64,13 +65,14 @@ def _state() -> RunState:
 
 def _run_stopping_after_every_shape(doc: dict) -> tuple[Progress, list]:
     definition = validate_definition(doc)
-    progress, responses = Progress(), []
+    progress, responses, run_input = Progress(), [], INPUT
     while not finished(definition, progress):
-        response = run_shape(definition, progress, _state())  # a fresh runner each time
+        # A fresh runner each time, with only what the checkpoint kept.
+        response = run_shape(definition, progress, RunState(run_input, Meter(Budgets())))
         if response is not None:
             responses.append(response)
-        run_input, progress = checkpoint.load(checkpoint.dump(INPUT, progress))
-        assert run_input == INPUT
+        run_input, progress = checkpoint.load(checkpoint.dump(run_input, progress))
+        assert run_input == dataclasses.replace(INPUT, body=b"")  # only the trigger reads it
     return progress, responses
 
 
