@@ -5,22 +5,22 @@ on loopback, SQLite), with the product's defaults (the cap of 50 runs in flight 
 included), and two companies:
 
 - `light`: GET → trigger → map `{sku: payload.sku}` → callback. A small run: it is evaluated
-  inline on the runner's event loop and never enters the engine lanes.
+  inline on the runner's event loop and never enters the engine workers.
 - `heavy`: POST of a ~200 KB JSON body → trigger → callback → 6 map shapes after the callback,
   each sorting and projecting the body's items (tens of ms of CPU each, within the budgets of
   control_plane/engine/budgets.py). The body is over 64 KiB, so even its pre-callback shapes run
-  on the engine threads, in the caller lane; its tails go to the tail lane.
+  in the engine workers of the caller lane; its tails go to the tail lane's workers (nice 10).
 
 The light callback is loaded open-loop at a fixed rate (bench/openloop.py: latency from each
 request's due time, so a slow server cannot hide behind fewer requests, unlike wrk's closed
 loop), (a) alone, and (b) while another open-loop generator keeps POSTing the heavy callback, so
-that tails queue up on the engine threads (up to the heavy company's cap of runs in flight; past
+that tails queue up in the engine workers (up to the heavy company's cap of runs in flight; past
 it the edge answers 429 too_many_runs, which is counted, not a failure). Rounds alternate a and
 b, and the tails a (b) round leaves are let finish before the next (a). The claim measured: the
 light caller's p99 with tails queued stays near its quiet value (DESIGN: Patchworks' priority
-queue for pre-callback work; control_plane/runs/lanes.py). What the light run shares with the
-tails is the process: its event loop, the journal's database thread and the engine threads take
-turns at the GIL.
+queue for pre-callback work; control_plane/runs/workers.py and journal.py). What the light run
+shares with the tails: the machine's two cores (the tail workers run niced), and the journal,
+which commits what a caller waits for before any tail checkpoint.
 
 `python bench/priority.py [--rate 200 --heavy-rate 50 --duration 10 --rounds 2]` (`make bench`
 runs it after callback_path.py). It prints the figures side by side with their ratio. It exits 1
@@ -460,7 +460,7 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="set in the stack's environment, to try a setting (BOOMERANG_ENGINE_THREADS=1)",
+        help="set in the stack's environment, to try a setting (BOOMERANG_ENGINE_WORKERS=2)",
     )
     return parser.parse_args()
 

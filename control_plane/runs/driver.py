@@ -49,7 +49,7 @@ from control_plane.store.clock import utcnow
 
 log = logging.getLogger(__name__)
 
-#: Expression steps a shape may spend inline on the event loop before it moves to a thread: about
+#: Expression steps a shape may spend inline on the event loop before it moves to a worker: about
 #: 1-2 ms of evaluation (engine/budgets.py has the per-step cost).
 INLINE_STEPS = 2_000
 #: Requests and buckets larger than this are never parsed or encoded inline (JSON costs ~5 ms
