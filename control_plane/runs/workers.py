@@ -19,11 +19,13 @@ use, with "spawn": forking a process that runs gRPC's threads is unsafe.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import multiprocessing
 import os
 import resource
+import signal
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,7 +69,7 @@ class EngineWorkers:
                 self.per_lane,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(niceness, self.memory_mb),
+                initargs=(niceness, self.memory_mb, os.getpid()),
             )
         return pool
 
@@ -138,11 +140,28 @@ _DEFINITIONS: OrderedDict[str, Definition] = OrderedDict()
 _MAX_DEFINITIONS = 256
 
 
-def _start_worker(niceness: int, memory_mb: int) -> None:
+def _start_worker(niceness: int, memory_mb: int, parent: int) -> None:
+    # A worker must not outlive its runner: SIGKILL of the runner (a crash, an OOM kill) leaves
+    # the worker blocked on its queue forever. Linux delivers SIGKILL to it when its parent
+    # dies (prctl PR_SET_PDEATHSIG); if that already happened, leave now.
+    _prctl_pdeathsig(signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
     if niceness:
         os.nice(niceness)
     limit = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _prctl_pdeathsig(sig: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the worker only outlives a killed runner
+        log.warning("cannot tie engine workers to the runner's life on this system")
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _definition(version_id: str, source: str) -> Definition:
