@@ -13,7 +13,8 @@ from /proc/<pid>/stat (user + system, all threads) around each round. Then it ch
 the database against the answers wrk counted and measures regenerate → edge propagation
 (bench/propagation.py). Exit status 1 when any correctness check fails.
 
-Target (DESIGN §3): the callback path keeps ≥ 0.25 of the bare handler's requests per second.
+Target (docs/design.md §3): the callback path keeps ≥ 0.25 of the bare handler's requests per
+second.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ loop), (a) alone, and (b) while another open-loop generator keeps POSTing the he
 that tails queue up in the engine workers (up to the heavy company's cap of runs in flight; past
 it the edge answers 429 too_many_runs, which is counted, not a failure). Rounds alternate a and
 b, and the tails a (b) round leaves are let finish before the next (a). The claim measured: the
-light caller's p99 with tails queued stays near its quiet value (DESIGN: Patchworks' priority
+light caller's p99 with tails queued stays near its quiet value (docs/runs.md: Patchworks' priority
 queue for pre-callback work; control_plane/runs/workers.py and journal.py). What the light run
 shares with the tails: the machine's two cores (the tail workers run niced), and the journal,
 which commits what a caller waits for before any tail checkpoint.

@@ -1,4 +1,4 @@
-"""The edge's in-memory view of callbacks and environments (DESIGN §3, "Edge cache").
+"""The edge's in-memory view of callbacks and environments (docs/design.md §3, "Edge cache").
 
 A `CacheState` is immutable: applying a SyncCallbacks message builds a new one, and the holder
 (`CallbackCache`) swaps the reference whole, so a request sees either the state before a message

@@ -1,7 +1,7 @@
 """The callback route: authenticate and route from the cache, start the run, answer the caller.
 
-Order of checks (DESIGN §1): body size (413, as Sanic's own limit while reading applies before
-any route) → signature present (401) → cache usable (503 not_ready) → callback and
+Order of checks (docs/design.md §1): body size (413, as Sanic's own limit while reading applies
+before any route) → signature present (401) → cache usable (503 not_ready) → callback and
 signature (403, indistinguishable) → VE prefix (404, only after authentication, so prefixes cannot
 be probed) → deployment (503) → run. HEAD stops before the run: it answers 204 when a GET would
 start a run, so monitors can check a URL without running the flow.

@@ -1,4 +1,4 @@
-"""What a caller sees when a callback request does not reach its callback (DESIGN §1).
+"""What a caller sees when a callback request does not reach its callback (docs/design.md §1).
 
 Each outcome is an exception class with its status and machine reason at class level; one error
 handler renders them all (and Sanic's own errors) as `{"error", "message", "run_id"}`. Messages

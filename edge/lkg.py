@@ -1,4 +1,4 @@
-"""The last-known-good copy of the cache on disk (DESIGN §3; Kong's hybrid-mode LKG).
+"""The last-known-good copy of the cache on disk (docs/design.md §3; Kong's hybrid-mode LKG).
 
 Format: the whole state as one binary `SyncCallbacksResponse` with `snapshot = true`, so loading
 it is applying a snapshot. Written atomically: a temporary file in the same directory, fsync,

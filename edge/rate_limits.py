@@ -1,4 +1,4 @@
-"""Per-callback rate limits (DESIGN §5): a token bucket per callback, in this edge's memory.
+"""Per-callback rate limits (docs/design.md §5): a token bucket per callback, in this edge's memory.
 
 A callback's `rate_limit_per_minute` refills its bucket continuously; the bucket holds one
 second's worth (at least one request), so short bursts pass and sustained excess gets 429 with

@@ -3,7 +3,7 @@
 Each run is tagged with a `run_ref` from a counter. Requests only append their event to the
 stream's pending batch and wake the writer; the writer sends everything queued as ONE
 RunFlowRequest per write, so under load one write (and one HTTP/2 frame) carries many runs.
-That batching is the performance design (DESIGN §3: a stream per request kept 0.14 of bare
+That batching is the performance design (docs/design.md §3: a stream per request kept 0.14 of bare
 Sanic throughput, a batched shared stream 0.56): the edge's event-loop CPU per request is the
 budget, so a run costs one future and a dict entry, never a task of its own.
 

@@ -1,4 +1,4 @@
-"""Signature checks against the SHA-256 digests in the cache (DESIGN §3, §5).
+"""Signature checks against the SHA-256 digests in the cache (docs/design.md §3, §5).
 
 The edge never holds a signature, only digests, compared in constant time. An unknown callback
 costs the same hash and one comparison against a dummy digest, so the answer (403 either way) and

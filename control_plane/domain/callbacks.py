@@ -1,4 +1,4 @@
-"""Callbacks: the secret URLs that run a flow and answer synchronously (DESIGN §1)."""
+"""Callbacks: the secret URLs that run a flow and answer synchronously (docs/design.md §1)."""
 
 from __future__ import annotations
 

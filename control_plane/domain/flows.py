@@ -1,4 +1,4 @@
-"""Flows, their versions and deployments: the version lifecycle of DESIGN §2.
+"""Flows, their versions and deployments: the version lifecycle of docs/design.md §2.
 
 A version's state is derived, never stored: the draft is the version numbered `flow.draft_number`;
 a version is deployed while a deployment points at it, and inactive once none does. Only the draft

@@ -15,7 +15,7 @@ def new_id() -> str:
 
 
 def new_signature() -> str:
-    """52 lowercase base-32 characters: 260 bits from the OS CSPRNG (DESIGN §1: ≥ 256 bits)."""
+    """52 lowercase base-32 characters: 260 bits from the OS CSPRNG (docs/design.md §1)."""
     # 33 random bytes = 264 bits -> 53 base-32 characters (no padding); keep 52 = 260 bits.
     return base64.b32encode(secrets.token_bytes(33)).decode().lower()[:52]
 

@@ -3,7 +3,7 @@
 The reader hands each `start` to the driver and each `cancel` to its run; every event a run
 produces goes into the stream's outbox, and one writer sends what the outbox holds in as few
 messages as fit under MAX_MESSAGE_BYTES. Under load that packs many runs' events into each
-HTTP/2 frame, which keeps the edge's per-request CPU low (DESIGN §3, RunFlow).
+HTTP/2 frame, which keeps the edge's per-request CPU low (docs/design.md §3, RunFlow).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Executing runs: load → execute (before the callback, then the tail) → record, durably.
 
-The rules (DESIGN, "The run: durable and bounded"; README, "Runs"):
+The rules (docs/runs.md; README, "Runs: what is kept"):
 - a run id reaches the caller only once the run's record is durable (`accepted` is sent after
   the first commit), and the callback only once the checkpoint of everything after it is;
 - every shape after the callback is checkpointed before the next one runs; a runner that dies

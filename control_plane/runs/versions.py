@@ -1,5 +1,5 @@
-"""Flow versions by id, cached: deployed versions are immutable (DESIGN §3), so an entry never
-goes stale. The cache is bounded (least recently used out) so that many flows cannot grow a
+"""Flow versions by id, cached: deployed versions are immutable (docs/design.md §2), so an entry
+never goes stale. The cache is bounded (least recently used out) so that many flows cannot grow a
 runner's memory without end."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Every error class over gRPC: status, ErrorInfo reason, BadRequest fields — and no change.
 
-DESIGN §5: bad input anywhere gets a clear error and changes nothing. Each case runs against a
-company holding one of every object (helpers.build_tenant) with the installation-wide key, and
-the whole database (every row, the revision counter included) must be the same after it.
+docs/design.md §5: bad input anywhere gets a clear error and changes nothing. Each case runs against
+a company holding one of every object (helpers.build_tenant) with the installation-wide key, and the
+whole database (every row, the revision counter included) must be the same after it.
 """
 
 from __future__ import annotations

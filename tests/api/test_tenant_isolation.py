@@ -1,4 +1,4 @@
-"""DESIGN §5: a key of company B can never read or change A — over every management RPC.
+"""docs/design.md §5: a key of company B can never read or change A — over every management RPC.
 
 Companies A and B each get one of every object (tests/api/helpers.build_tenant). B's key then
 calls every RPC on A's objects: each answers NOT_FOUND with the object's reason (exactly as if it

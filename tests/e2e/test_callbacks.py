@@ -1,4 +1,5 @@
-"""A callback URL end to end: real control-plane and edge processes, real HTTP (DESIGN §1)."""
+"""A callback URL end to end: real control-plane and edge processes, real HTTP (docs/design.md
+§1)."""
 
 from __future__ import annotations
 

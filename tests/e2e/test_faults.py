@@ -1,5 +1,5 @@
 """Fault tests with real processes: kill the control plane, the runner, the edge, and assert
-what callers see and that the edge converges afterwards (DESIGN §3, edge cache)."""
+what callers see and that the edge converges afterwards (docs/design.md §3, edge cache)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ RUN_ID = "x-boomerang-run-id"
 
 
 def error(response: httpx.Response, status: int, reason: str, run_id: str | None = None) -> None:
-    """Asserts an error response as DESIGN §1 has it: JSON, reason, message, run id."""
+    """Asserts an error response as docs/design.md §1 has it: JSON, reason, message, run id."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {

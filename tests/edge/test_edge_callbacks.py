@@ -1,4 +1,4 @@
-"""What a caller of a callback URL sees, over real HTTP against a real edge (DESIGN §1)."""
+"""What a caller of a callback URL sees, over real HTTP against a real edge (docs/design.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The version / deployment lifecycle of DESIGN §2, as a table of scenarios, on every backend.
+"""The version / deployment lifecycle of docs/design.md §2, as a table of scenarios, on every
+backend.
 
 Each scenario starts from a company with one VE ("ve") and a flow whose draft v1 holds
 definition "a", runs its steps through control_plane.domain.flows, and states the versions

@@ -1,8 +1,8 @@
 """Revisions stay gap-free and in commit order under concurrent writers, on every backend.
 
-Edges resume from "the last revision I applied" (DESIGN §3), which is only sound if a revision
-becoming visible implies every lower one is visible too: a sequence would hand out numbers in
-call order but commit them in any order, and a reader would skip the late one forever. Writers
+Edges resume from "the last revision I applied" (docs/design.md §3), which is only sound if a
+revision becoming visible implies every lower one is visible too: a sequence would hand out numbers
+in call order but commit them in any order, and a reader would skip the late one forever. Writers
 here are real threads, each with its own connection (peewee connections are per thread), going
 through the domain functions; a reader polls meanwhile, as the change feed does.
 """

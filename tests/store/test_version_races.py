@@ -1,7 +1,7 @@
 """Deploys and draft edits of one flow racing each other, on every backend.
 
-Runners cache deployed versions by id forever (DESIGN §3), so a version must never change once
-deployed — even when a draft edit was already under way as the deploy froze that draft. The
+Runners cache deployed versions by id forever (docs/design.md §2), so a version must never change
+once deployed — even when a draft edit was already under way as the deploy froze that draft. The
 races are made deterministic by pausing the first writer inside its transaction (after it has
 read the flow) until the second writer has committed, or for at most PAUSE_S when the backend
 makes the second writer wait for the first (which is the correct outcome).

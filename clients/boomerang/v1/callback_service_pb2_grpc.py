@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class CallbackServiceStub:
-    """Callbacks of a flow's trigger (DESIGN §1). Authentication and tenant rules as in
+    """Callbacks of a flow's trigger (docs/design.md §1). Authentication and tenant rules as in
     CompanyService. Signatures are secrets: they are returned by Create/Get/Regenerate/GetUrl only.
     """
 
@@ -74,7 +74,7 @@ class CallbackServiceStub:
 
 
 class CallbackServiceServicer:
-    """Callbacks of a flow's trigger (DESIGN §1). Authentication and tenant rules as in
+    """Callbacks of a flow's trigger (docs/design.md §1). Authentication and tenant rules as in
     CompanyService. Signatures are secrets: they are returned by Create/Get/Regenerate/GetUrl only.
     """
 
@@ -181,7 +181,7 @@ def add_CallbackServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CallbackService:
-    """Callbacks of a flow's trigger (DESIGN §1). Authentication and tenant rules as in
+    """Callbacks of a flow's trigger (docs/design.md §1). Authentication and tenant rules as in
     CompanyService. Signatures are secrets: they are returned by Create/Get/Regenerate/GetUrl only.
     """
 

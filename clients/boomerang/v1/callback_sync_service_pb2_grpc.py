@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class CallbackSyncServiceStub:
-    """The change stream that keeps edges' callback caches current (DESIGN §3, "Edge cache").
+    """The change stream that keeps edges' callback caches current (docs/design.md §3, "Edge cache").
     Needs an installation-wide key.
     """
 
@@ -49,7 +49,7 @@ class CallbackSyncServiceStub:
 
 
 class CallbackSyncServiceServicer:
-    """The change stream that keeps edges' callback caches current (DESIGN §3, "Edge cache").
+    """The change stream that keeps edges' callback caches current (docs/design.md §3, "Edge cache").
     Needs an installation-wide key.
     """
 
@@ -113,7 +113,7 @@ def add_CallbackSyncServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CallbackSyncService:
-    """The change stream that keeps edges' callback caches current (DESIGN §3, "Edge cache").
+    """The change stream that keeps edges' callback caches current (docs/design.md §3, "Edge cache").
     Needs an installation-wide key.
     """
 

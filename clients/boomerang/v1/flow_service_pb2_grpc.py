@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class FlowServiceStub:
-    """Process flows, their versions and deployments (DESIGN §2). Authentication and tenant rules as in
+    """Process flows, their versions and deployments (docs/design.md §2). Authentication and tenant rules as in
     CompanyService.
 
     Version rules: a flow has exactly one draft, the only editable version. Deploying the draft to
@@ -105,7 +105,7 @@ class FlowServiceStub:
 
 
 class FlowServiceServicer:
-    """Process flows, their versions and deployments (DESIGN §2). Authentication and tenant rules as in
+    """Process flows, their versions and deployments (docs/design.md §2). Authentication and tenant rules as in
     CompanyService.
 
     Version rules: a flow has exactly one draft, the only editable version. Deploying the draft to
@@ -283,7 +283,7 @@ def add_FlowServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FlowService:
-    """Process flows, their versions and deployments (DESIGN §2). Authentication and tenant rules as in
+    """Process flows, their versions and deployments (docs/design.md §2). Authentication and tenant rules as in
     CompanyService.
 
     Version rules: a flow has exactly one draft, the only editable version. Deploying the draft to
