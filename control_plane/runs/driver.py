@@ -108,6 +108,7 @@ class RunDriver:
                 run.record.shapes = [s.to_doc() for s in run.progress.shapes]
                 run.record.end(r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
                 self.journal.save(run.record)
+                run.listener.outcome(r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "shut down")
         with contextlib.suppress(Exception):
             await self.journal.flush_all()
         try:
