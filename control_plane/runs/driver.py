@@ -246,10 +246,10 @@ class RunDriver:
     async def _answer(self, run: ActiveRun, response: CallbackResponse) -> None:
         """The first callback: make the rest durable, then answer."""
         record, progress = run.record, run.progress
-        done = finished(run.version.definition, progress)
-        task = None if done else Task(LANE_TAIL, self._state_text(run))
         if run.abandoned:
             return await self._abandon(run)
+        done = finished(run.version.definition, progress)
+        task = None if done else Task(LANE_TAIL, self._state_text(run))
         record.responded(response.status)
         record.shapes = [s.to_doc() for s in progress.shapes]
         if done:

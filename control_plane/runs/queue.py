@@ -11,6 +11,7 @@ serves both backends, and the queue is this one file.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from control_plane.runs.lifecycle import STATUSES, RunRecord
@@ -84,8 +85,6 @@ def release(owner: str) -> int:
 
 
 def _record(row: Run) -> RunRecord:
-    import json
-
     return RunRecord(
         id=row.id,
         company_id=row.company_id,
