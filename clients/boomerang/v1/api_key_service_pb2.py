@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"boomerang/v1/api_key_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"4\n\x13\x43reateApiKeyRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"M\n\x14\x43reateApiKeyResponse\x12%\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x14.boomerang.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"L\n\x12ListApiKeysRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"V\n\x13ListApiKeysResponse\x12&\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x14.boomerang.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x13RevokeApiKeyRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x14RevokeApiKeyResponse\x12%\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x14.boomerang.v1.ApiKey2\x91\x02\n\rApiKeyService\x12U\n\x0c\x43reateApiKey\x12!.boomerang.v1.CreateApiKeyRequest\x1a\".boomerang.v1.CreateApiKeyResponse\x12R\n\x0bListApiKeys\x12 .boomerang.v1.ListApiKeysRequest\x1a!.boomerang.v1.ListApiKeysResponse\x12U\n\x0cRevokeApiKey\x12!.boomerang.v1.RevokeApiKeyRequest\x1a\".boomerang.v1.RevokeApiKeyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"boomerang/v1/api_key_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"^\n\x13\x43reateApiKeyRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x05scope\x18\x03 \x01(\x0e\x32\x19.boomerang.v1.ApiKeyScope\"M\n\x14\x43reateApiKeyResponse\x12%\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x14.boomerang.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"L\n\x12ListApiKeysRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"V\n\x13ListApiKeysResponse\x12&\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x14.boomerang.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x13RevokeApiKeyRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x14RevokeApiKeyResponse\x12%\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x14.boomerang.v1.ApiKey2\x91\x02\n\rApiKeyService\x12U\n\x0c\x43reateApiKey\x12!.boomerang.v1.CreateApiKeyRequest\x1a\".boomerang.v1.CreateApiKeyResponse\x12R\n\x0bListApiKeys\x12 .boomerang.v1.ListApiKeysRequest\x1a!.boomerang.v1.ListApiKeysResponse\x12U\n\x0cRevokeApiKey\x12!.boomerang.v1.RevokeApiKeyRequest\x1a\".boomerang.v1.RevokeApiKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,17 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'boomerang.v1.api_key_servic
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST']._serialized_start=82
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=134
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=136
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=213
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=215
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=291
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=293
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=379
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=381
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=414
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=416
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=477
-  _globals['_APIKEYSERVICE']._serialized_start=480
-  _globals['_APIKEYSERVICE']._serialized_end=753
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=176
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=178
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=255
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=257
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=333
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=335
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=421
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=423
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=456
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=458
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=519
+  _globals['_APIKEYSERVICE']._serialized_start=522
+  _globals['_APIKEYSERVICE']._serialized_end=795
 # @@protoc_insertion_point(module_scope)

@@ -8,12 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("company", "name")
+    __slots__ = ("company", "name", "scope")
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     company: str
     name: str
-    def __init__(self, company: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    scope: _resources_pb2.ApiKeyScope
+    def __init__(self, company: _Optional[str] = ..., name: _Optional[str] = ..., scope: _Optional[_Union[_resources_pb2.ApiKeyScope, str]] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
     __slots__ = ("api_key", "secret")

@@ -10,12 +10,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SyncCallbacksRequest(_message.Message):
-    __slots__ = ("hello", "ack")
+    __slots__ = ("hello", "ack", "heartbeat")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     hello: SyncHello
     ack: SyncAck
-    def __init__(self, hello: _Optional[_Union[SyncHello, _Mapping]] = ..., ack: _Optional[_Union[SyncAck, _Mapping]] = ...) -> None: ...
+    heartbeat: SyncHeartbeat
+    def __init__(self, hello: _Optional[_Union[SyncHello, _Mapping]] = ..., ack: _Optional[_Union[SyncAck, _Mapping]] = ..., heartbeat: _Optional[_Union[SyncHeartbeat, _Mapping]] = ...) -> None: ...
 
 class SyncHello(_message.Message):
     __slots__ = ("edge_id", "epoch", "revision")
@@ -35,8 +37,12 @@ class SyncAck(_message.Message):
     revision: int
     def __init__(self, epoch: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
+class SyncHeartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class SyncCallbacksResponse(_message.Message):
-    __slots__ = ("epoch", "revision", "snapshot", "callbacks", "deleted_callback_ids", "environments", "deleted_environment_ids")
+    __slots__ = ("epoch", "revision", "snapshot", "callbacks", "deleted_callback_ids", "environments", "deleted_environment_ids", "more", "flows", "deleted_flow_ids")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +50,9 @@ class SyncCallbacksResponse(_message.Message):
     DELETED_CALLBACK_IDS_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
     DELETED_ENVIRONMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FLOW_IDS_FIELD_NUMBER: _ClassVar[int]
     epoch: str
     revision: int
     snapshot: bool
@@ -51,7 +60,10 @@ class SyncCallbacksResponse(_message.Message):
     deleted_callback_ids: _containers.RepeatedScalarFieldContainer[str]
     environments: _containers.RepeatedCompositeFieldContainer[EnvironmentRecord]
     deleted_environment_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, epoch: _Optional[str] = ..., revision: _Optional[int] = ..., snapshot: _Optional[bool] = ..., callbacks: _Optional[_Iterable[_Union[CallbackRecord, _Mapping]]] = ..., deleted_callback_ids: _Optional[_Iterable[str]] = ..., environments: _Optional[_Iterable[_Union[EnvironmentRecord, _Mapping]]] = ..., deleted_environment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    more: bool
+    flows: _containers.RepeatedCompositeFieldContainer[FlowRecord]
+    deleted_flow_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, epoch: _Optional[str] = ..., revision: _Optional[int] = ..., snapshot: _Optional[bool] = ..., callbacks: _Optional[_Iterable[_Union[CallbackRecord, _Mapping]]] = ..., deleted_callback_ids: _Optional[_Iterable[str]] = ..., environments: _Optional[_Iterable[_Union[EnvironmentRecord, _Mapping]]] = ..., deleted_environment_ids: _Optional[_Iterable[str]] = ..., more: _Optional[bool] = ..., flows: _Optional[_Iterable[_Union[FlowRecord, _Mapping]]] = ..., deleted_flow_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallbackRecord(_message.Message):
     __slots__ = ("id", "company", "flow_id", "signature_digests", "content_type", "timeout_ms", "deployments", "rate_limit_per_minute")
@@ -72,6 +84,16 @@ class CallbackRecord(_message.Message):
     deployments: _containers.RepeatedCompositeFieldContainer[DeploymentRecord]
     rate_limit_per_minute: int
     def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., signature_digests: _Optional[_Iterable[bytes]] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentRecord, _Mapping]]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
+
+class FlowRecord(_message.Message):
+    __slots__ = ("id", "company", "deployments")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COMPANY_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    company: str
+    deployments: _containers.RepeatedCompositeFieldContainer[DeploymentRecord]
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., deployments: _Optional[_Iterable[_Union[DeploymentRecord, _Mapping]]] = ...) -> None: ...
 
 class DeploymentRecord(_message.Message):
     __slots__ = ("environment_id", "version_id", "enabled")

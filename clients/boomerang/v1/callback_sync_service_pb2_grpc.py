@@ -71,14 +71,24 @@ class CallbackSyncServiceServicer:
         3. Later messages carry the changes since the previous message, in revision order. Changes
         are coalesced: a message carries the current record of everything changed, never a backlog
         of intermediate states. Applying a message is idempotent.
-        4. The edge applies each message atomically (all or nothing), persists it as its
-        last-known-good copy, then sends `ack` with the message's revision. The control plane
-        records every edge's acknowledged revision (ListEdges).
-        5. Flow control: at most 4 messages are unacknowledged at a time; while that window is full,
-        further changes coalesce into the next message. If a full window sees no ack for 10 s (or
+        4. A set of changes (or a snapshot) larger than one message travels as a sequence of
+        chunks, each at most about 1 MiB: every chunk of a set carries the set's epoch, revision
+        and `snapshot` flag, and every chunk but the last has `more` set. The edge stages the
+        chunks and applies the whole set atomically (all or nothing) when the last one arrives;
+        a stream that ends mid-set applies nothing of it. Until a change set is applied, the edge
+        refuses (503) callbacks named in the chunks it has received, rather than serve a state it
+        knows is stale (a rotated signature, say).
+        5. Having applied a set, the edge persists it as its last-known-good copy, then sends `ack`
+        with the set's revision. The control plane records every edge's acknowledged revision
+        (ListEdges). Chunks are not acknowledged one by one: HTTP/2 flow control paces them.
+        6. Flow control: at most 4 sets are unacknowledged at a time; while that window is full,
+        further changes coalesce into the next set. If a full window sees no ack for 10 s (or
         the edge stops reading), the control plane ends the stream with RESOURCE_EXHAUSTED
         (ERROR_REASON_SLOW_CONSUMER). The edge reconnects (with backoff and jitter) and resyncs
         from what it applied; a slow edge never stalls other edges.
+        7. Liveness: the edge sends `heartbeat` every 2 s. An edge not heard from for 10 s is shown
+        as not connected by ListEdges, whether or not its stream's end was seen (a crashed
+        control plane never sees it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

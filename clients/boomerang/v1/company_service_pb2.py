@@ -23,31 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"boomerang/v1/company_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"2\n\x14\x43reateCompanyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\"?\n\x15\x43reateCompanyResponse\x12&\n\x07\x63ompany\x18\x01 \x01(\x0b\x32\x15.boomerang.v1.Company\"!\n\x11GetCompanyRequest\x12\x0c\n\x04slug\x18\x01 \x01(\t\"<\n\x12GetCompanyResponse\x12&\n\x07\x63ompany\x18\x01 \x01(\x0b\x32\x15.boomerang.v1.Company\"=\n\x14ListCompaniesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x15ListCompaniesResponse\x12(\n\tcompanies\x18\x01 \x03(\x0b\x32\x15.boomerang.v1.Company\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x44\x65leteCompanyRequest\x12\x0c\n\x04slug\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteCompanyResponse2\xef\x02\n\x0e\x43ompanyService\x12X\n\rCreateCompany\x12\".boomerang.v1.CreateCompanyRequest\x1a#.boomerang.v1.CreateCompanyResponse\x12O\n\nGetCompany\x12\x1f.boomerang.v1.GetCompanyRequest\x1a .boomerang.v1.GetCompanyResponse\x12X\n\rListCompanies\x12\".boomerang.v1.ListCompaniesRequest\x1a#.boomerang.v1.ListCompaniesResponse\x12X\n\rDeleteCompany\x12\".boomerang.v1.DeleteCompanyRequest\x1a#.boomerang.v1.DeleteCompanyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"boomerang/v1/company_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\x1a google/protobuf/field_mask.proto\"2\n\x14\x43reateCompanyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\"?\n\x15\x43reateCompanyResponse\x12&\n\x07\x63ompany\x18\x01 \x01(\x0b\x32\x15.boomerang.v1.Company\"!\n\x11GetCompanyRequest\x12\x0c\n\x04slug\x18\x01 \x01(\t\"<\n\x12GetCompanyResponse\x12&\n\x07\x63ompany\x18\x01 \x01(\x0b\x32\x15.boomerang.v1.Company\"=\n\x14ListCompaniesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x15ListCompaniesResponse\x12(\n\tcompanies\x18\x01 \x03(\x0b\x32\x15.boomerang.v1.Company\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x44\x65leteCompanyRequest\x12\x0c\n\x04slug\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteCompanyResponse\"#\n\x10GetQuotasRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\"9\n\x11GetQuotasResponse\x12$\n\x06quotas\x18\x01 \x01(\x0b\x32\x14.boomerang.v1.Quotas\"z\n\x10SetQuotasRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12$\n\x06quotas\x18\x02 \x01(\x0b\x32\x14.boomerang.v1.Quotas\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x11SetQuotasResponse\x12$\n\x06quotas\x18\x01 \x01(\x0b\x32\x14.boomerang.v1.Quotas2\x8b\x04\n\x0e\x43ompanyService\x12X\n\rCreateCompany\x12\".boomerang.v1.CreateCompanyRequest\x1a#.boomerang.v1.CreateCompanyResponse\x12O\n\nGetCompany\x12\x1f.boomerang.v1.GetCompanyRequest\x1a .boomerang.v1.GetCompanyResponse\x12X\n\rListCompanies\x12\".boomerang.v1.ListCompaniesRequest\x1a#.boomerang.v1.ListCompaniesResponse\x12X\n\rDeleteCompany\x12\".boomerang.v1.DeleteCompanyRequest\x1a#.boomerang.v1.DeleteCompanyResponse\x12L\n\tGetQuotas\x12\x1e.boomerang.v1.GetQuotasRequest\x1a\x1f.boomerang.v1.GetQuotasResponse\x12L\n\tSetQuotas\x12\x1e.boomerang.v1.SetQuotasRequest\x1a\x1f.boomerang.v1.SetQuotasResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'boomerang.v1.company_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATECOMPANYREQUEST']._serialized_start=82
-  _globals['_CREATECOMPANYREQUEST']._serialized_end=132
-  _globals['_CREATECOMPANYRESPONSE']._serialized_start=134
-  _globals['_CREATECOMPANYRESPONSE']._serialized_end=197
-  _globals['_GETCOMPANYREQUEST']._serialized_start=199
-  _globals['_GETCOMPANYREQUEST']._serialized_end=232
-  _globals['_GETCOMPANYRESPONSE']._serialized_start=234
-  _globals['_GETCOMPANYRESPONSE']._serialized_end=294
-  _globals['_LISTCOMPANIESREQUEST']._serialized_start=296
-  _globals['_LISTCOMPANIESREQUEST']._serialized_end=357
-  _globals['_LISTCOMPANIESRESPONSE']._serialized_start=359
-  _globals['_LISTCOMPANIESRESPONSE']._serialized_end=449
-  _globals['_DELETECOMPANYREQUEST']._serialized_start=451
-  _globals['_DELETECOMPANYREQUEST']._serialized_end=487
-  _globals['_DELETECOMPANYRESPONSE']._serialized_start=489
-  _globals['_DELETECOMPANYRESPONSE']._serialized_end=512
-  _globals['_COMPANYSERVICE']._serialized_start=515
-  _globals['_COMPANYSERVICE']._serialized_end=882
+  _globals['_CREATECOMPANYREQUEST']._serialized_start=116
+  _globals['_CREATECOMPANYREQUEST']._serialized_end=166
+  _globals['_CREATECOMPANYRESPONSE']._serialized_start=168
+  _globals['_CREATECOMPANYRESPONSE']._serialized_end=231
+  _globals['_GETCOMPANYREQUEST']._serialized_start=233
+  _globals['_GETCOMPANYREQUEST']._serialized_end=266
+  _globals['_GETCOMPANYRESPONSE']._serialized_start=268
+  _globals['_GETCOMPANYRESPONSE']._serialized_end=328
+  _globals['_LISTCOMPANIESREQUEST']._serialized_start=330
+  _globals['_LISTCOMPANIESREQUEST']._serialized_end=391
+  _globals['_LISTCOMPANIESRESPONSE']._serialized_start=393
+  _globals['_LISTCOMPANIESRESPONSE']._serialized_end=483
+  _globals['_DELETECOMPANYREQUEST']._serialized_start=485
+  _globals['_DELETECOMPANYREQUEST']._serialized_end=521
+  _globals['_DELETECOMPANYRESPONSE']._serialized_start=523
+  _globals['_DELETECOMPANYRESPONSE']._serialized_end=546
+  _globals['_GETQUOTASREQUEST']._serialized_start=548
+  _globals['_GETQUOTASREQUEST']._serialized_end=583
+  _globals['_GETQUOTASRESPONSE']._serialized_start=585
+  _globals['_GETQUOTASRESPONSE']._serialized_end=642
+  _globals['_SETQUOTASREQUEST']._serialized_start=644
+  _globals['_SETQUOTASREQUEST']._serialized_end=766
+  _globals['_SETQUOTASRESPONSE']._serialized_start=768
+  _globals['_SETQUOTASRESPONSE']._serialized_end=825
+  _globals['_COMPANYSERVICE']._serialized_start=828
+  _globals['_COMPANYSERVICE']._serialized_end=1351
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from boomerang.v1 import resources_pb2 as _resources_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -58,3 +59,31 @@ class DeleteCompanyRequest(_message.Message):
 class DeleteCompanyResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetQuotasRequest(_message.Message):
+    __slots__ = ("company",)
+    COMPANY_FIELD_NUMBER: _ClassVar[int]
+    company: str
+    def __init__(self, company: _Optional[str] = ...) -> None: ...
+
+class GetQuotasResponse(_message.Message):
+    __slots__ = ("quotas",)
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    quotas: _resources_pb2.Quotas
+    def __init__(self, quotas: _Optional[_Union[_resources_pb2.Quotas, _Mapping]] = ...) -> None: ...
+
+class SetQuotasRequest(_message.Message):
+    __slots__ = ("company", "quotas", "update_mask")
+    COMPANY_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    company: str
+    quotas: _resources_pb2.Quotas
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, company: _Optional[str] = ..., quotas: _Optional[_Union[_resources_pb2.Quotas, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class SetQuotasResponse(_message.Message):
+    __slots__ = ("quotas",)
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    quotas: _resources_pb2.Quotas
+    def __init__(self, quotas: _Optional[_Union[_resources_pb2.Quotas, _Mapping]] = ...) -> None: ...

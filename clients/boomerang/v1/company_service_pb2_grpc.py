@@ -57,6 +57,16 @@ class CompanyServiceStub:
                 request_serializer=boomerang_dot_v1_dot_company__service__pb2.DeleteCompanyRequest.SerializeToString,
                 response_deserializer=boomerang_dot_v1_dot_company__service__pb2.DeleteCompanyResponse.FromString,
                 _registered_method=True)
+        self.GetQuotas = channel.unary_unary(
+                '/boomerang.v1.CompanyService/GetQuotas',
+                request_serializer=boomerang_dot_v1_dot_company__service__pb2.GetQuotasRequest.SerializeToString,
+                response_deserializer=boomerang_dot_v1_dot_company__service__pb2.GetQuotasResponse.FromString,
+                _registered_method=True)
+        self.SetQuotas = channel.unary_unary(
+                '/boomerang.v1.CompanyService/SetQuotas',
+                request_serializer=boomerang_dot_v1_dot_company__service__pb2.SetQuotasRequest.SerializeToString,
+                response_deserializer=boomerang_dot_v1_dot_company__service__pb2.SetQuotasResponse.FromString,
+                _registered_method=True)
 
 
 class CompanyServiceServicer:
@@ -96,6 +106,25 @@ class CompanyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQuotas(self, request, context):
+        """Gets the quotas in force for a company, or the installation defaults when `company` is
+        empty. A company key may read its own company's. NOT_FOUND: no such company.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetQuotas(self, request, context):
+        """Sets quotas for a company, or the installation defaults when `company` is empty. Needs an
+        installation-wide key. Only the fields named in `update_mask` change; 0 in a named field
+        returns it to the default (the installation's, or for the installation, the configured one).
+        INVALID_ARGUMENT: empty or unknown mask path, negative value. NOT_FOUND: no such company.
+        Lowering a quota below current use refuses new objects; it removes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CompanyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +147,16 @@ def add_CompanyServiceServicer_to_server(servicer, server):
                     servicer.DeleteCompany,
                     request_deserializer=boomerang_dot_v1_dot_company__service__pb2.DeleteCompanyRequest.FromString,
                     response_serializer=boomerang_dot_v1_dot_company__service__pb2.DeleteCompanyResponse.SerializeToString,
+            ),
+            'GetQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuotas,
+                    request_deserializer=boomerang_dot_v1_dot_company__service__pb2.GetQuotasRequest.FromString,
+                    response_serializer=boomerang_dot_v1_dot_company__service__pb2.GetQuotasResponse.SerializeToString,
+            ),
+            'SetQuotas': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuotas,
+                    request_deserializer=boomerang_dot_v1_dot_company__service__pb2.SetQuotasRequest.FromString,
+                    response_serializer=boomerang_dot_v1_dot_company__service__pb2.SetQuotasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,6 +270,60 @@ class CompanyService:
             '/boomerang.v1.CompanyService/DeleteCompany',
             boomerang_dot_v1_dot_company__service__pb2.DeleteCompanyRequest.SerializeToString,
             boomerang_dot_v1_dot_company__service__pb2.DeleteCompanyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/boomerang.v1.CompanyService/GetQuotas',
+            boomerang_dot_v1_dot_company__service__pb2.GetQuotasRequest.SerializeToString,
+            boomerang_dot_v1_dot_company__service__pb2.GetQuotasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuotas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/boomerang.v1.CompanyService/SetQuotas',
+            boomerang_dot_v1_dot_company__service__pb2.SetQuotasRequest.SerializeToString,
+            boomerang_dot_v1_dot_company__service__pb2.SetQuotasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,13 +26,15 @@ from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62oomerang/v1/flow_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\x1a\x1cgoogle/protobuf/struct.proto\"_\n\x11\x43reateFlowRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\ndefinition\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"`\n\x12\x43reateFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.boomerang.v1.Flow\x12(\n\x05\x64raft\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"\x1c\n\x0eGetFlowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fGetFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.boomerang.v1.Flow\"J\n\x10ListFlowsRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x11ListFlowsResponse\x12!\n\x05\x66lows\x18\x01 \x03(\x0b\x32\x12.boomerang.v1.Flow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11\x44\x65leteFlowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteFlowResponse\"\"\n\x0fGetDraftRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\">\n\x10GetDraftResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"b\n\x12UpdateDraftRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12+\n\ndefinition\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06number\x18\x03 \x01(\x05\"A\n\x13UpdateDraftResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"&\n\x13ListVersionsRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\"C\n\x14ListVersionsResponse\x12+\n\x08versions\x18\x01 \x03(\x0b\x32\x19.boomerang.v1.FlowVersion\"4\n\x11GetVersionRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\"@\n\x12GetVersionResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"a\n\x14\x44\x65ployVersionRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12\x16\n\x0e\x65nvironment_id\x18\x03 \x01(\t\x12\x10\n\x08\x64isabled\x18\x04 \x01(\x08\"\x9b\x01\n\x15\x44\x65ployVersionResponse\x12,\n\ndeployment\x18\x01 \x01(\x0b\x32\x18.boomerang.v1.Deployment\x12*\n\x07version\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\x12(\n\x05\x64raft\x18\x03 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"W\n\x1bSetDeploymentEnabledRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\"L\n\x1cSetDeploymentEnabledResponse\x12,\n\ndeployment\x18\x01 \x01(\x0b\x32\x18.boomerang.v1.Deployment\")\n\x16ListDeploymentsRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\"H\n\x17ListDeploymentsResponse\x12-\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x18.boomerang.v1.Deployment\"B\n\x17\x44\x65leteDeploymentRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteDeploymentResponse2\x98\x08\n\x0b\x46lowService\x12O\n\nCreateFlow\x12\x1f.boomerang.v1.CreateFlowRequest\x1a .boomerang.v1.CreateFlowResponse\x12\x46\n\x07GetFlow\x12\x1c.boomerang.v1.GetFlowRequest\x1a\x1d.boomerang.v1.GetFlowResponse\x12L\n\tListFlows\x12\x1e.boomerang.v1.ListFlowsRequest\x1a\x1f.boomerang.v1.ListFlowsResponse\x12O\n\nDeleteFlow\x12\x1f.boomerang.v1.DeleteFlowRequest\x1a .boomerang.v1.DeleteFlowResponse\x12I\n\x08GetDraft\x12\x1d.boomerang.v1.GetDraftRequest\x1a\x1e.boomerang.v1.GetDraftResponse\x12R\n\x0bUpdateDraft\x12 .boomerang.v1.UpdateDraftRequest\x1a!.boomerang.v1.UpdateDraftResponse\x12U\n\x0cListVersions\x12!.boomerang.v1.ListVersionsRequest\x1a\".boomerang.v1.ListVersionsResponse\x12O\n\nGetVersion\x12\x1f.boomerang.v1.GetVersionRequest\x1a .boomerang.v1.GetVersionResponse\x12X\n\rDeployVersion\x12\".boomerang.v1.DeployVersionRequest\x1a#.boomerang.v1.DeployVersionResponse\x12m\n\x14SetDeploymentEnabled\x12).boomerang.v1.SetDeploymentEnabledRequest\x1a*.boomerang.v1.SetDeploymentEnabledResponse\x12^\n\x0fListDeployments\x12$.boomerang.v1.ListDeploymentsRequest\x1a%.boomerang.v1.ListDeploymentsResponse\x12\x61\n\x10\x44\x65leteDeployment\x12%.boomerang.v1.DeleteDeploymentRequest\x1a&.boomerang.v1.DeleteDeploymentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62oomerang/v1/flow_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\x1a\x1cgoogle/protobuf/struct.proto\"_\n\x11\x43reateFlowRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\ndefinition\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"`\n\x12\x43reateFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.boomerang.v1.Flow\x12(\n\x05\x64raft\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"\x1c\n\x0eGetFlowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0fGetFlowResponse\x12 \n\x04\x66low\x18\x01 \x01(\x0b\x32\x12.boomerang.v1.Flow\"J\n\x10ListFlowsRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x11ListFlowsResponse\x12!\n\x05\x66lows\x18\x01 \x03(\x0b\x32\x12.boomerang.v1.Flow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11\x44\x65leteFlowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteFlowResponse\"\"\n\x0fGetDraftRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\">\n\x10GetDraftResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"b\n\x12UpdateDraftRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12+\n\ndefinition\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06number\x18\x03 \x01(\x05\"A\n\x13UpdateDraftResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"v\n\x13ListVersionsRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\'\n\x04view\x18\x04 \x01(\x0e\x32\x19.boomerang.v1.VersionView\"\\\n\x14ListVersionsResponse\x12+\n\x08versions\x18\x01 \x03(\x0b\x32\x19.boomerang.v1.FlowVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x11GetVersionRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\"@\n\x12GetVersionResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"a\n\x14\x44\x65ployVersionRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12\x16\n\x0e\x65nvironment_id\x18\x03 \x01(\t\x12\x10\n\x08\x64isabled\x18\x04 \x01(\x08\"\x9b\x01\n\x15\x44\x65ployVersionResponse\x12,\n\ndeployment\x18\x01 \x01(\x0b\x32\x18.boomerang.v1.Deployment\x12*\n\x07version\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\x12(\n\x05\x64raft\x18\x03 \x01(\x0b\x32\x19.boomerang.v1.FlowVersion\"W\n\x1bSetDeploymentEnabledRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\"L\n\x1cSetDeploymentEnabledResponse\x12,\n\ndeployment\x18\x01 \x01(\x0b\x32\x18.boomerang.v1.Deployment\")\n\x16ListDeploymentsRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\"H\n\x17ListDeploymentsResponse\x12-\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x18.boomerang.v1.Deployment\"B\n\x17\x44\x65leteDeploymentRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteDeploymentResponse*Z\n\x0bVersionView\x12\x1c\n\x18VERSION_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12VERSION_VIEW_BASIC\x10\x01\x12\x15\n\x11VERSION_VIEW_FULL\x10\x02\x32\x98\x08\n\x0b\x46lowService\x12O\n\nCreateFlow\x12\x1f.boomerang.v1.CreateFlowRequest\x1a .boomerang.v1.CreateFlowResponse\x12\x46\n\x07GetFlow\x12\x1c.boomerang.v1.GetFlowRequest\x1a\x1d.boomerang.v1.GetFlowResponse\x12L\n\tListFlows\x12\x1e.boomerang.v1.ListFlowsRequest\x1a\x1f.boomerang.v1.ListFlowsResponse\x12O\n\nDeleteFlow\x12\x1f.boomerang.v1.DeleteFlowRequest\x1a .boomerang.v1.DeleteFlowResponse\x12I\n\x08GetDraft\x12\x1d.boomerang.v1.GetDraftRequest\x1a\x1e.boomerang.v1.GetDraftResponse\x12R\n\x0bUpdateDraft\x12 .boomerang.v1.UpdateDraftRequest\x1a!.boomerang.v1.UpdateDraftResponse\x12U\n\x0cListVersions\x12!.boomerang.v1.ListVersionsRequest\x1a\".boomerang.v1.ListVersionsResponse\x12O\n\nGetVersion\x12\x1f.boomerang.v1.GetVersionRequest\x1a .boomerang.v1.GetVersionResponse\x12X\n\rDeployVersion\x12\".boomerang.v1.DeployVersionRequest\x1a#.boomerang.v1.DeployVersionResponse\x12m\n\x14SetDeploymentEnabled\x12).boomerang.v1.SetDeploymentEnabledRequest\x1a*.boomerang.v1.SetDeploymentEnabledResponse\x12^\n\x0fListDeployments\x12$.boomerang.v1.ListDeploymentsRequest\x1a%.boomerang.v1.ListDeploymentsResponse\x12\x61\n\x10\x44\x65leteDeployment\x12%.boomerang.v1.DeleteDeploymentRequest\x1a&.boomerang.v1.DeleteDeploymentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'boomerang.v1.flow_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_VERSIONVIEW']._serialized_start=1837
+  _globals['_VERSIONVIEW']._serialized_end=1927
   _globals['_CREATEFLOWREQUEST']._serialized_start=109
   _globals['_CREATEFLOWREQUEST']._serialized_end=204
   _globals['_CREATEFLOWRESPONSE']._serialized_start=206
@@ -58,29 +60,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEDRAFTRESPONSE']._serialized_start=799
   _globals['_UPDATEDRAFTRESPONSE']._serialized_end=864
   _globals['_LISTVERSIONSREQUEST']._serialized_start=866
-  _globals['_LISTVERSIONSREQUEST']._serialized_end=904
-  _globals['_LISTVERSIONSRESPONSE']._serialized_start=906
-  _globals['_LISTVERSIONSRESPONSE']._serialized_end=973
-  _globals['_GETVERSIONREQUEST']._serialized_start=975
-  _globals['_GETVERSIONREQUEST']._serialized_end=1027
-  _globals['_GETVERSIONRESPONSE']._serialized_start=1029
-  _globals['_GETVERSIONRESPONSE']._serialized_end=1093
-  _globals['_DEPLOYVERSIONREQUEST']._serialized_start=1095
-  _globals['_DEPLOYVERSIONREQUEST']._serialized_end=1192
-  _globals['_DEPLOYVERSIONRESPONSE']._serialized_start=1195
-  _globals['_DEPLOYVERSIONRESPONSE']._serialized_end=1350
-  _globals['_SETDEPLOYMENTENABLEDREQUEST']._serialized_start=1352
-  _globals['_SETDEPLOYMENTENABLEDREQUEST']._serialized_end=1439
-  _globals['_SETDEPLOYMENTENABLEDRESPONSE']._serialized_start=1441
-  _globals['_SETDEPLOYMENTENABLEDRESPONSE']._serialized_end=1517
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1519
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1560
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1562
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1634
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=1636
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=1702
-  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_start=1704
-  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_end=1730
-  _globals['_FLOWSERVICE']._serialized_start=1733
-  _globals['_FLOWSERVICE']._serialized_end=2781
+  _globals['_LISTVERSIONSREQUEST']._serialized_end=984
+  _globals['_LISTVERSIONSRESPONSE']._serialized_start=986
+  _globals['_LISTVERSIONSRESPONSE']._serialized_end=1078
+  _globals['_GETVERSIONREQUEST']._serialized_start=1080
+  _globals['_GETVERSIONREQUEST']._serialized_end=1132
+  _globals['_GETVERSIONRESPONSE']._serialized_start=1134
+  _globals['_GETVERSIONRESPONSE']._serialized_end=1198
+  _globals['_DEPLOYVERSIONREQUEST']._serialized_start=1200
+  _globals['_DEPLOYVERSIONREQUEST']._serialized_end=1297
+  _globals['_DEPLOYVERSIONRESPONSE']._serialized_start=1300
+  _globals['_DEPLOYVERSIONRESPONSE']._serialized_end=1455
+  _globals['_SETDEPLOYMENTENABLEDREQUEST']._serialized_start=1457
+  _globals['_SETDEPLOYMENTENABLEDREQUEST']._serialized_end=1544
+  _globals['_SETDEPLOYMENTENABLEDRESPONSE']._serialized_start=1546
+  _globals['_SETDEPLOYMENTENABLEDRESPONSE']._serialized_end=1622
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1624
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1665
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1667
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1739
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=1741
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=1807
+  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_start=1809
+  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_end=1835
+  _globals['_FLOWSERVICE']._serialized_start=1930
+  _globals['_FLOWSERVICE']._serialized_end=2978
 # @@protoc_insertion_point(module_scope)

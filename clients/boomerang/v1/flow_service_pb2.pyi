@@ -1,12 +1,22 @@
 from boomerang.v1 import resources_pb2 as _resources_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class VersionView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERSION_VIEW_UNSPECIFIED: _ClassVar[VersionView]
+    VERSION_VIEW_BASIC: _ClassVar[VersionView]
+    VERSION_VIEW_FULL: _ClassVar[VersionView]
+VERSION_VIEW_UNSPECIFIED: VersionView
+VERSION_VIEW_BASIC: VersionView
+VERSION_VIEW_FULL: VersionView
 
 class CreateFlowRequest(_message.Message):
     __slots__ = ("company", "name", "definition")
@@ -95,16 +105,24 @@ class UpdateDraftResponse(_message.Message):
     def __init__(self, version: _Optional[_Union[_resources_pb2.FlowVersion, _Mapping]] = ...) -> None: ...
 
 class ListVersionsRequest(_message.Message):
-    __slots__ = ("flow_id",)
+    __slots__ = ("flow_id", "page_size", "page_token", "view")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     flow_id: str
-    def __init__(self, flow_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    view: VersionView
+    def __init__(self, flow_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[VersionView, str]] = ...) -> None: ...
 
 class ListVersionsResponse(_message.Message):
-    __slots__ = ("versions",)
+    __slots__ = ("versions", "next_page_token")
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     versions: _containers.RepeatedCompositeFieldContainer[_resources_pb2.FlowVersion]
-    def __init__(self, versions: _Optional[_Iterable[_Union[_resources_pb2.FlowVersion, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, versions: _Optional[_Iterable[_Union[_resources_pb2.FlowVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetVersionRequest(_message.Message):
     __slots__ = ("flow_id", "number")

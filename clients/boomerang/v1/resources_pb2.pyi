@@ -18,6 +18,13 @@ class VersionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERSION_STATE_DEPLOYED: _ClassVar[VersionState]
     VERSION_STATE_INACTIVE: _ClassVar[VersionState]
 
+class ApiKeyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    API_KEY_SCOPE_UNSPECIFIED: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_FULL: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_EDGE: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_RUNNER: _ClassVar[ApiKeyScope]
+
 class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RUN_STATUS_UNSPECIFIED: _ClassVar[RunStatus]
@@ -49,6 +56,10 @@ VERSION_STATE_UNSPECIFIED: VersionState
 VERSION_STATE_DRAFT: VersionState
 VERSION_STATE_DEPLOYED: VersionState
 VERSION_STATE_INACTIVE: VersionState
+API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
+API_KEY_SCOPE_FULL: ApiKeyScope
+API_KEY_SCOPE_EDGE: ApiKeyScope
+API_KEY_SCOPE_RUNNER: ApiKeyScope
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_RESPONDED: RunStatus
@@ -175,18 +186,40 @@ class Callback(_message.Message):
     def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., signature: _Optional[str] = ..., url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "company", "name", "create_time", "revoke_time")
+    __slots__ = ("id", "company", "name", "create_time", "revoke_time", "scope")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     name: str
     create_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    scope: ApiKeyScope
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scope: _Optional[_Union[ApiKeyScope, str]] = ...) -> None: ...
+
+class Quotas(_message.Message):
+    __slots__ = ("environments", "flows", "versions_kept", "callbacks", "connections", "definition_bytes", "definition_depth", "runs_in_flight")
+    ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    CALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    RUNS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    environments: int
+    flows: int
+    versions_kept: int
+    callbacks: int
+    connections: int
+    definition_bytes: int
+    definition_depth: int
+    runs_in_flight: int
+    def __init__(self, environments: _Optional[int] = ..., flows: _Optional[int] = ..., versions_kept: _Optional[int] = ..., callbacks: _Optional[int] = ..., connections: _Optional[int] = ..., definition_bytes: _Optional[int] = ..., definition_depth: _Optional[int] = ..., runs_in_flight: _Optional[int] = ...) -> None: ...
 
 class ShapeLog(_message.Message):
     __slots__ = ("shape_id", "shape_type", "status", "duration_us", "items_in", "items_out", "error")
