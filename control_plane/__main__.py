@@ -14,6 +14,8 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 import sys
 
 from control_plane.config import Settings
@@ -83,8 +85,44 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    asyncio.run(run_server(settings, started))
+    # Checked here first because grpc reports a busy port with a C-core log line and a
+    # traceback; the operator needs one line naming the address and the setting.
+    problem = _cannot_bind(settings.listen)
+    if not problem:
+        try:
+            asyncio.run(run_server(settings, started))
+        except RuntimeError as e:
+            if not str(e).startswith("Failed to bind"):  # grpc's words, should the check race
+                raise
+            problem = "the address is in use or not available"
+    if problem:
+        print(
+            f"control plane: cannot listen on {settings.listen}: {problem}; "
+            "set BOOMERANG_LISTEN to another host:port",
+            file=sys.stderr,
+        )
+        return 2
     return 0
+
+
+def _cannot_bind(listen: str) -> str:
+    """Why `listen` (host:port) cannot be bound now, or "" when it can (or port 0)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    if not port.isdigit() or int(port) == 0:
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return f"cannot resolve {host!r} ({e.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            return os.strerror(e.errno) if e.errno else str(e)
+    return ""
 
 
 if __name__ == "__main__":

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import sys
 
 from edge.app import create_app
 from edge.config import EdgeSettings
 from edge.server import EdgeServer, serve_until_signalled
 
+# What binding the listening socket can fail with; said in one line, not a traceback.
+_BIND_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
 
-async def main() -> None:
+
+async def main() -> int:
     settings = EdgeSettings.from_env()
     app = create_app(settings, touchup=True)  # the only app in this process
 
     def listening(server: EdgeServer) -> None:
         print(f"edge {settings.edge_id} listening on {server.url}", flush=True)
 
-    await serve_until_signalled(app, settings.host, settings.port, listening)
+    try:
+        await serve_until_signalled(app, settings.host, settings.port, listening)
+    except OSError as e:
+        if e.errno not in _BIND_ERRORS:
+            raise
+        print(
+            f"edge: cannot listen on {settings.host}:{settings.port}: {os.strerror(e.errno)}; "
+            "set EDGE_PORT (or EDGE_HOST)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        asyncio.run(main())
+        sys.exit(asyncio.run(main()))
     except ValueError as e:  # settings
         print(f"edge: {e}", file=sys.stderr)
         sys.exit(2)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from boomerang.demo import ensure_demo
@@ -31,16 +33,83 @@ def admin_key() -> str:
     return path.read_text().strip()
 
 
+class Stop(Exception):
+    """Ctrl-C or SIGTERM: stop both services and say goodbye."""
+
+
+def _stop(*_) -> None:
+    raise Stop
+
+
+def busy(port: int) -> str:
+    """Why 127.0.0.1:`port` cannot be listened on, or "" when it can."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as e:
+            return os.strerror(e.errno) if e.errno else str(e)
+    return ""
+
+
+def take_terminal() -> Callable[[], None]:
+    """Makes this process group the terminal's foreground, so Ctrl-C reaches this script and
+    its services but not `make`: make dies of a SIGINT it receives itself (GNU make re-raises
+    it), which would turn a clean stop into an error. Returns what gives the terminal back."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR)
+        previous = os.tcgetpgrp(tty)
+    except OSError:
+        return lambda: None  # no terminal (CI, tests): nothing to take
+    if previous != os.getpgrp() or os.getpid() == os.getpgrp():
+        os.close(tty)
+        return lambda: None  # not the foreground, or already leading a group (run directly)
+
+    def hand_over(group: int) -> None:
+        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may set it
+        try:
+            os.tcsetpgrp(tty, group)
+        finally:
+            signal.signal(signal.SIGTTOU, old)
+
+    os.setpgid(0, 0)
+    hand_over(os.getpgrp())
+
+    def give_back() -> None:
+        try:
+            hand_over(previous)
+        except OSError:
+            pass  # make is gone; the shell takes the terminal back itself
+        os.close(tty)
+
+    return give_back
+
+
 def main() -> int:
+    ports = {
+        "BOOMERANG_PORT": int(os.environ.get("BOOMERANG_PORT", "50051")),
+        "EDGE_PORT": int(os.environ.get("EDGE_PORT", "8080")),
+    }
+    for setting, port in ports.items():
+        problem = busy(port)
+        if problem:
+            print(
+                f"cannot listen on 127.0.0.1:{port} ({problem}); set {setting} to another port, "
+                f"e.g. {setting}={port + 1} make run",
+                file=sys.stderr,
+            )
+            return 2
     key = admin_key()
     stack = LocalStack(
         state_dir=STATE,
         admin_key=key,
-        control_port=int(os.environ.get("BOOMERANG_PORT", "50051")),
-        edge_port=int(os.environ.get("EDGE_PORT", "8080")),
+        control_port=ports["BOOMERANG_PORT"],
+        edge_port=ports["EDGE_PORT"],
         log_dir=STATE / "logs",
     )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    give_back = take_terminal()
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         stack.start_control_plane()
         with Client(stack.control_target, key) as client:
@@ -58,12 +127,19 @@ def main() -> int:
         )
         while stack.control.poll() is None and stack.edge.poll() is None:
             time.sleep(0.5)
-        print("a process exited; see the logs", file=sys.stderr)
+        # Both got Ctrl-C too and may have exited before this process ran its handler.
+        time.sleep(0.5)
+        name = "control plane" if stack.control.poll() is not None else "edge"
+        print(f"the {name} exited; see {STATE / 'logs'}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except Stop:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
+        stack.stop()
+        print("Boomerang stopped.", flush=True)
         return 0
     finally:
         stack.stop()
+        give_back()
 
 
 if __name__ == "__main__":
