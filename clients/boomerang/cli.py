@@ -1,7 +1,7 @@
 """The `boomerang` command: the SDK, one subcommand per RPC, grouped by resource.
 
     boomerang companies create --slug acme --name Acme
-    boomerang flows deploy FLOW_ID --environment ENV_ID | jq -r .deployment.version_id
+    boomerang flows deploy FLOW_ID --environment uk | jq -r .deployment.version_id
 
 Results go to stdout as JSON (proto field names, every field present; lists as arrays). A failed
 call prints one line `error: CODE (REASON): message` and one line per field violation on stderr
@@ -67,8 +67,28 @@ class Commands:
 
 def _environment(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--environment", default="", metavar="ENV_ID", help="VE id (default: default env)"
+        "--environment",
+        default="",
+        metavar="ENV",
+        help="VE id or URL prefix (default: the default environment)",
     )
+
+
+def _env_id(c: Client, company: str, id_or_prefix: str) -> str:
+    """A VE named by id or URL prefix, as its id; a usage error when the company has neither."""
+    env_id = c.environment_id(company, id_or_prefix)
+    if env_id == id_or_prefix and not any(e.id == env_id for e in c.list_environments(company)):
+        raise UsageError(f"company {company!r} has no VE with id or URL prefix {id_or_prefix!r}")
+    return env_id
+
+
+def _flow_env(c: Client, a: argparse.Namespace) -> str:
+    """`--environment` of a flow command as an id: a URL prefix is looked up in its company."""
+    return a.environment and _env_id(c, c.get_flow(a.id).company, a.environment)
+
+
+def _callback_env(c: Client, a: argparse.Namespace) -> str:
+    return a.environment and _env_id(c, c.get_callback(a.id).company, a.environment)
 
 
 def _companies(cmd: Commands) -> None:
@@ -103,7 +123,14 @@ def _environments(cmd: Commands) -> None:
         ("get", "show a VE", Client.get_environment),
         ("delete", "delete a VE (undeploy its flows first)", Client.delete_environment),
     ):
-        cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+        p = cmd.verb(
+            v,
+            verb,
+            help,
+            lambda c, a, fn=fn: fn(c, _env_id(c, a.company, a.id) if a.company else a.id),
+        )
+        p.add_argument("id", help="VE id, or its URL prefix with --company")
+        p.add_argument("--company", default="", help="company slug, to name the VE by prefix")
 
 
 def _flows(cmd: Commands) -> None:
@@ -147,7 +174,7 @@ def _flows(cmd: Commands) -> None:
         v,
         "deploy",
         "deploy a version (the draft by default)",
-        lambda c, a: c.deploy_version(a.id, a.number, a.environment, a.disabled),
+        lambda c, a: c.deploy_version(a.id, a.number, _flow_env(c, a), a.disabled),
     )
     p.add_argument("id")
     p.add_argument("--number", type=int, default=0, help="version number (default: the draft)")
@@ -157,14 +184,18 @@ def _flows(cmd: Commands) -> None:
         (
             "enable",
             "enable a deployment",
-            lambda c, a: c.set_deployment_enabled(a.id, True, a.environment),
+            lambda c, a: c.set_deployment_enabled(a.id, True, _flow_env(c, a)),
         ),
         (
             "disable",
             "disable a deployment (its callbacks answer 503)",
-            lambda c, a: c.set_deployment_enabled(a.id, False, a.environment),
+            lambda c, a: c.set_deployment_enabled(a.id, False, _flow_env(c, a)),
         ),
-        ("undeploy", "remove a deployment", lambda c, a: c.delete_deployment(a.id, a.environment)),
+        (
+            "undeploy",
+            "remove a deployment",
+            lambda c, a: c.delete_deployment(a.id, _flow_env(c, a)),
+        ),
     ):
         p = cmd.verb(v, verb, help, handler)
         p.add_argument("id")
@@ -173,7 +204,7 @@ def _flows(cmd: Commands) -> None:
 
 def _callback_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name")
-    p.add_argument("--content-type", help="json, xml, text or any MIME type")
+    p.add_argument("--content-type", help="json, xml, text (txt), html, csv, yaml or any MIME type")
     p.add_argument("--timeout-ms", type=int, help="how long the caller waits for the callback")
     p.add_argument(
         "--rate-limit-per-minute", type=int, help="requests per minute per edge (0: unlimited)"
@@ -237,7 +268,10 @@ def _callbacks(cmd: Commands) -> None:
     p.add_argument("id")
     _callback_settings(p)
     p = cmd.verb(
-        v, "url", "show the URL (and a VE's)", lambda c, a: c.get_callback_url(a.id, a.environment)
+        v,
+        "url",
+        "show the URL (and a VE's)",
+        lambda c, a: c.get_callback_url(a.id, _callback_env(c, a)),
     )
     p.add_argument("id")
     _environment(p)

@@ -149,3 +149,62 @@ async def test_usage_errors_exit_2(cli, args):
     result = await cli(*args)
     assert result.code == 2 and result.stdout == ""
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_ve_is_named_by_its_url_prefix_wherever_its_id_is_taken(cli, tmp_path):
+    await cli("companies", "create", "--slug", "acme", "--name", "Acme")
+    env = (
+        await cli(
+            "environments", "create", "--company", "acme", "--name", "UK", "--url-prefix", "uk"
+        )
+    ).json()
+    assert (await cli("environments", "get", "uk", "--company", "acme")).json()["id"] == env["id"]
+    definition = tmp_path / "flow.json"
+    definition.write_text(json.dumps(CALLBACK_FLOW))
+    flow_id = (
+        await cli(
+            "flows", "create", "--company", "acme", "--name", "stock", "--file", str(definition)
+        )
+    ).json()["flow"]["id"]
+
+    deployed = (await cli("flows", "deploy", flow_id, "--environment", "uk")).json()
+    assert deployed["deployment"]["environment_id"] == env["id"]
+    assert not (await cli("flows", "disable", flow_id, "--environment", "uk")).json()["enabled"]
+    callback = (await cli("callbacks", "create", "--flow", flow_id)).json()
+    urls = (await cli("callbacks", "url", callback["id"], "--environment", "uk")).json()
+    assert f"/acme/{callback['id']}/uk?" in urls["environment_url"]
+    undeployed = await cli("flows", "undeploy", flow_id, "--environment", "uk")
+    assert undeployed.code == 0, undeployed.stderr
+    assert (await cli("flows", "deployments", flow_id)).json() == []
+
+    # A name that is neither is a usage error that says what was looked for, and where.
+    missing = await cli("flows", "deploy", flow_id, "--environment", "nowhere")
+    assert missing.code == 2 and "no VE with id or URL prefix 'nowhere'" in missing.stderr
+    deleted = await cli("environments", "delete", "uk", "--company", "acme")
+    assert deleted.code == 0, deleted.stderr
+    assert (await cli("environments", "list", "--company", "acme")).json() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("txt", "text/plain"),
+        ("TEXT", "text/plain"),
+        (" json ", "application/json"),
+        ("html", "text/html"),
+        ("csv", "text/csv"),
+        ("application/vnd.acme+json", "application/vnd.acme+json"),
+    ],
+)
+async def test_content_type_aliases(cli, tmp_path, given, stored):
+    await cli("companies", "create", "--slug", "acme", "--name", "Acme")
+    definition = tmp_path / "flow.json"
+    definition.write_text(json.dumps(CALLBACK_FLOW))
+    flow_id = (
+        await cli(
+            "flows", "create", "--company", "acme", "--name", "stock", "--file", str(definition)
+        )
+    ).json()["flow"]["id"]
+    created = await cli("callbacks", "create", "--flow", flow_id, "--content-type", given)
+    assert created.code == 0, created.stderr
+    assert created.json()["content_type"] == stored

@@ -16,17 +16,29 @@ NAMED_CONTENT_TYPES = {
     "application/xml": cbs.CONTENT_TYPE_XML,
     "text": cbs.CONTENT_TYPE_TEXT,
     "text/plain": cbs.CONTENT_TYPE_TEXT,
+    "txt": cbs.CONTENT_TYPE_TEXT,
+    "plain": cbs.CONTENT_TYPE_TEXT,
+}
+# Common short names for other MIME types (sent as CUSTOM).
+MIME_ALIASES = {
+    "html": "text/html",
+    "csv": "text/csv",
+    "yaml": "application/yaml",
+    "yml": "application/yaml",
+    "form": "application/x-www-form-urlencoded",
 }
 
 
 def content_type_fields(content_type: str) -> tuple[cbs.ContentType, str]:
-    """(content_type, custom_content_type) for "json", "xml", "text" or any MIME type."""
+    """(content_type, custom_content_type) for a short name ("json", "xml", "text", "txt",
+    "html", "csv", ...) or any MIME type."""
     if not content_type:
         return cbs.CONTENT_TYPE_UNSPECIFIED, ""
-    named = NAMED_CONTENT_TYPES.get(content_type.lower())
+    key = content_type.strip().lower()
+    named = NAMED_CONTENT_TYPES.get(key)
     if named is not None:
         return named, ""
-    return cbs.CONTENT_TYPE_CUSTOM, content_type
+    return cbs.CONTENT_TYPE_CUSTOM, MIME_ALIASES.get(key, content_type)
 
 
 class CallbackMethods(Transport):

@@ -41,6 +41,20 @@ class CompanyMethods(Transport):
         request = es.ListEnvironmentsRequest(company=company, page_size=page_size)
         return self._pages(self._environments.ListEnvironments, request, "environments")
 
+    def environment_id(self, company: str, id_or_prefix: str) -> str:
+        """The id of `company`'s VE whose id or URL prefix is `id_or_prefix`, so callers may name
+        a VE the way its URLs show it. "" (the default environment) stays ""; a value that names
+        no VE is returned as given, for the RPC to answer NotFound (ENVIRONMENT_NOT_FOUND)."""
+        if not id_or_prefix:
+            return ""
+        by_prefix = ""
+        for env in self.list_environments(company):
+            if env.id == id_or_prefix:
+                return env.id
+            if env.url_prefix == id_or_prefix:
+                by_prefix = env.id
+        return by_prefix or id_or_prefix
+
     def delete_environment(self, id: str) -> None:
         """FailedPrecondition (ENVIRONMENT_IN_USE) while a flow is deployed to it."""
         self._call(self._environments.DeleteEnvironment, es.DeleteEnvironmentRequest(id=id))
