@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 
@@ -191,3 +192,34 @@ def test_retry_policy_names_reads_only():
     assert {"GetCompany", "ListCompanies", "GetCallbackUrl", "ListRuns", "ListEdges"} <= names
     assert not {n for n in names if not n.startswith(("Get", "List"))}
     assert "SyncCallbacks" not in names
+
+
+class SlowCompanies(cs_grpc.CompanyServiceServicer):
+    """Answers GetCompany only after the client's deadline has passed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def GetCompany(self, request, context):
+        self.calls += 1
+        while context.is_active():  # until the client's deadline cancels the call
+            time.sleep(0.05)
+        return cs.GetCompanyResponse(company=r.Company(slug=request.slug))
+
+
+def test_a_read_past_its_deadline_is_deadline_exceeded_and_not_retried():
+    servicer = SlowCompanies()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    cs_grpc.add_CompanyServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with Client(f"127.0.0.1:{port}", ADMIN_KEY, timeout=0.5) as c:
+            with pytest.raises(sdk.DeadlineExceeded) as err:
+                c.get_company("acme")
+        assert err.value.reason == ""
+        # The deadline spans every attempt: DEADLINE_EXCEEDED is not retryable, nor is there
+        # time left to retry in.
+        assert servicer.calls == 1
+    finally:
+        server.stop(grace=None)

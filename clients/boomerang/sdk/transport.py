@@ -37,6 +37,7 @@ class Transport:
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
         options: Sequence[tuple[str, Any]] = (),
+        channel: grpc.Channel | None = None,
     ) -> None:
         """Opens a channel to `target` ("host:port"); nothing is sent until the first call.
 
@@ -44,11 +45,13 @@ class Transport:
         the system's root certificates; `credentials` gives other TLS settings (and implies TLS).
         `wait_for_ready` makes calls wait, within their deadline, for an unreachable server to
         come up instead of failing at once with UNAVAILABLE. `options` are extra channel options.
+        `channel` replaces the channel the client would open (one with interceptors, or
+        grpc_testing's fake in tests); the retry policy is then the channel's own business.
         """
         if credentials is None and secure:
             credentials = grpc.ssl_channel_credentials()
         self.target = target
-        self._channel = open_channel(target, credentials=credentials, options=options)
+        self._channel = channel or open_channel(target, credentials=credentials, options=options)
         # Without a key, send nothing: the server then says MISSING_API_KEY, not INVALID_API_KEY.
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self.timeout = timeout
@@ -63,12 +66,10 @@ class Transport:
 
     def _call(self, rpc: grpc.UnaryUnaryMultiCallable, request: Any) -> Any:
         try:
-            return rpc(
-                request,
-                metadata=self._metadata,
-                timeout=self.timeout,
-                wait_for_ready=self.wait_for_ready,
-            )
+            # wait_for_ready only when asked: channels that are not grpc's own (grpc_testing's
+            # fake) take no such argument.
+            extra = {"wait_for_ready": True} if self.wait_for_ready else {}
+            return rpc(request, metadata=self._metadata, timeout=self.timeout, **extra)
         except grpc.RpcError as err:
             raise from_rpc_error(err) from err
 
