@@ -218,9 +218,9 @@ def deploy_version(
                 created_at=now,
                 updated_at=now,
             )
+            versions.prune(flow)  # the only deploy that adds a version
         else:
             draft = _version(flow, 0)
-        versions.prune(flow)
         record_change("flow", flow.id)
     return current, VersionView(version, DEPLOYED), VersionView(draft, DRAFT)
 
