@@ -73,7 +73,10 @@ def from_env(env: Mapping[str, str]) -> Quotas:
     for name in NAMES:
         raw = env.get(f"BOOMERANG_QUOTA_{name.upper()}")
         if raw:
-            values[name] = int(raw)
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"BOOMERANG_QUOTA_{name.upper()} must be an integer") from None
     v = Violations()
     for name, value in values.items():
         check_value(v, f"BOOMERANG_QUOTA_{name.upper()}", name, value)

@@ -68,6 +68,7 @@ def test_configured_defaults_come_from_the_environment(db):
         {"BOOMERANG_QUOTA_FLOWS": "0"},
         {"BOOMERANG_QUOTA_VERSIONS_KEPT": "1"},
         {"BOOMERANG_QUOTA_RUNS_IN_FLIGHT": "-3"},
+        {"BOOMERANG_QUOTA_CALLBACKS": "many"},
     ],
 )
 def test_bad_configured_defaults_stop_the_start(env):
