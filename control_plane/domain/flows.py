@@ -91,7 +91,7 @@ def create_flow(
     with write_transaction():
         company = tenancy.company(p, company_slug, lock=quotas.LOCK)  # counts stay true
         used = Flow.select().where(Flow.company == company).count()
-        quotas.require_room("flows", quotas.for_company(company.id).flows, used)
+        quotas.require_room("flows", limits.flows, used)
         now = utcnow()
         flow = Flow.create(id=new_id(), company=company, name=name, draft_number=1, created_at=now)
         draft = FlowVersion.create(
@@ -160,7 +160,7 @@ def list_versions(
     p: Principal, flow_id: str, page_size: int = 0, page_token: str = "", full: bool = False
 ) -> tuple[list[VersionView], str]:
     """A page of the flow's versions, newest first; `full` reads the definitions too (and then
-    a page holds at most versions.MAX_FULL_PAGE, so a page stays within a few MiB)."""
+    a page holds at most versions.MAX_FULL_PAGE: about 10 MiB at worst)."""
     limit, before = versions.page(page_size, page_token, full)
     flow = tenancy.flow(p, flow_id)
     deployed = _deployed_ids(flow)
