@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
+from control_plane.domain import quotas
 from control_plane.engine.budgets import Budgets
 
 #: The callback body budget may not exceed this: RunFlow messages are limited to 16 MiB on the
@@ -49,9 +50,11 @@ class Settings:
     #: On SIGTERM, how long a runner lets runs that are before their callback finish before it
     #: checkpoints what is left and exits. (BOOMERANG_DRAIN_GRACE_S, default 5)
     drain_grace_s: float = 5.0
-    #: Runs of one company whose caller waits (before their callback), on one runner; past it,
-    #: new runs are answered 429. (BOOMERANG_COMPANY_RUNS_IN_FLIGHT, default 50)
-    company_runs_in_flight: int = 50
+    #: Quotas' configured defaults (docs/quotas.md): BOOMERANG_QUOTA_<NAME>, e.g.
+    #: BOOMERANG_QUOTA_FLOWS. SetQuotas overrides them per installation and per company. The
+    #: runs_in_flight quota is the number of a company's runs whose caller waits, on one runner,
+    #: past which new runs are answered 429 (also read from BOOMERANG_COMPANY_RUNS_IN_FLIGHT).
+    quotas: quotas.Quotas = field(default_factory=quotas.Quotas)
     #: Runs of one company past their callback (tails), on one runner; past it, new runs are
     #: answered 429 too, so a tenant cannot grow a backlog of tails without end.
     #: (BOOMERANG_COMPANY_TAILS_IN_FLIGHT, default 200)
@@ -86,9 +89,7 @@ class Settings:
             run_lease_s=float(env.get("BOOMERANG_RUN_LEASE_S", d.run_lease_s)),
             run_max_attempts=int(env.get("BOOMERANG_RUN_MAX_ATTEMPTS", d.run_max_attempts)),
             drain_grace_s=float(env.get("BOOMERANG_DRAIN_GRACE_S", d.drain_grace_s)),
-            company_runs_in_flight=int(
-                env.get("BOOMERANG_COMPANY_RUNS_IN_FLIGHT", d.company_runs_in_flight)
-            ),
+            quotas=quotas.from_env(env),
             company_tails_in_flight=int(
                 env.get("BOOMERANG_COMPANY_TAILS_IN_FLIGHT", d.company_tails_in_flight)
             ),
@@ -114,7 +115,6 @@ class Settings:
             raise ValueError("BOOMERANG_ENGINE_WORKER_MEMORY_MB must be at least 256")
         for name in (
             "run_max_attempts",
-            "company_runs_in_flight",
             "company_tails_in_flight",
             "engine_workers",
         ):

@@ -35,6 +35,7 @@ from control_plane.api.companies import CompanyServicer, EnvironmentServicer
 from control_plane.api.flows import FlowServicer
 from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
+from control_plane.domain import quotas
 from control_plane.domain.ids import new_id
 from control_plane.grpckit.servicer import Runtime
 from control_plane.runner.service import RunnerServicer
@@ -72,6 +73,7 @@ class ControlPlane:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        quotas.configure(settings.quotas)
         self.executor = ThreadPoolExecutor(settings.db_threads, thread_name_prefix="db")
         self.feed = ChangeFeed(settings.feed_poll_s, settings.change_retention_s)
         self.runtime = Runtime(settings, self.executor, on_write=self.feed.notify)

@@ -26,6 +26,16 @@ from boomerang.sdk.structs import message_dict
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 RUN_STATUSES = ("running", "responded", "succeeded", "failed", "timed_out")
+QUOTA_NAMES = (
+    "environments",
+    "flows",
+    "versions_kept",
+    "callbacks",
+    "connections",
+    "definition_bytes",
+    "definition_depth",
+    "runs_in_flight",
+)
 
 Handler = Callable[[Client, argparse.Namespace], Any]
 
@@ -106,6 +116,21 @@ def _companies(cmd: Commands) -> None:
         cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.slug)).add_argument("slug")
 
 
+def _quotas(cmd: Commands) -> None:
+    v = cmd.resource("quotas", "per-company quotas (docs/quotas.md)")
+    p = cmd.verb(v, "get", "show the quotas in force", lambda c, a: c.get_quotas(a.company))
+    p.add_argument("--company", default="", help="company slug (default: the installation's)")
+    p = cmd.verb(
+        v,
+        "set",
+        "set the quotas given (0: back to the default); needs an installation-wide key",
+        lambda c, a: c.set_quotas(a.company, **{n: getattr(a, n) for n in QUOTA_NAMES}),
+    )
+    p.add_argument("--company", default="", help="company slug (default: the installation's)")
+    for name in QUOTA_NAMES:
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, metavar="N")
+
+
 def _environments(cmd: Commands) -> None:
     v = cmd.resource("environments", "virtual environments (VEs) of a company")
     p = cmd.verb(
@@ -154,10 +179,17 @@ def _flows(cmd: Commands) -> None:
             Client.delete_flow,
         ),
         ("draft", "show the draft version", Client.get_draft),
-        ("versions", "list versions, newest first", Client.list_versions),
         ("deployments", "list deployments", Client.list_deployments),
     ):
         cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+    p = cmd.verb(
+        v,
+        "versions",
+        "list versions, newest first (without definitions unless --full)",
+        lambda c, a: c.list_versions(a.id, full=a.full),
+    )
+    p.add_argument("id")
+    p.add_argument("--full", action="store_true", help="include each version's definition")
     p = cmd.verb(
         v,
         "update-draft",
@@ -334,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     parser.add_argument("--tls", action="store_true", help="connect over TLS")
     cmd = Commands(parser)
-    for add in (_companies, _environments, _flows, _callbacks, _keys, _runs, _edges):
+    for add in (_companies, _quotas, _environments, _flows, _callbacks, _keys, _runs, _edges):
         add(cmd)
     return parser
 

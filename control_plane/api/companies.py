@@ -6,7 +6,7 @@ from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import company_service_pb2_grpc as cs_grpc
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import environment_service_pb2_grpc as es_grpc
-from control_plane.domain import companies, environments
+from control_plane.domain import companies, environments, quotas
 from control_plane.grpckit import convert
 from control_plane.grpckit.servicer import Servicer
 
@@ -44,6 +44,22 @@ class CompanyServicer(Servicer, cs_grpc.CompanyServiceServicer):
             return cs.DeleteCompanyResponse()
 
         return await self.call(context, fn, writes=True)
+
+    async def GetQuotas(self, request, context):
+        return await self.call(
+            context,
+            lambda p: cs.GetQuotasResponse(
+                quotas=convert.quotas(quotas.get_quotas(p, request.company))
+            ),
+        )
+
+    async def SetQuotas(self, request, context):
+        def fn(p):
+            values = quotas.Quotas(**{name: getattr(request.quotas, name) for name in quotas.NAMES})
+            now = quotas.set_quotas(p, request.company, values, list(request.update_mask.paths))
+            return cs.SetQuotasResponse(quotas=convert.quotas(now))
+
+        return await self.call(context, fn)
 
 
 class EnvironmentServicer(Servicer, es_grpc.EnvironmentServiceServicer):

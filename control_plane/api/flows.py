@@ -5,8 +5,11 @@ from __future__ import annotations
 from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import flow_service_pb2_grpc as fs_grpc
 from control_plane.domain import flows
+from control_plane.domain.errors import invalid
 from control_plane.grpckit import convert
 from control_plane.grpckit.servicer import Servicer
+
+VIEWS = (fs.VERSION_VIEW_UNSPECIFIED, fs.VERSION_VIEW_BASIC, fs.VERSION_VIEW_FULL)
 
 
 def _definition(request) -> dict | None:
@@ -64,12 +67,19 @@ class FlowServicer(Servicer, fs_grpc.FlowServiceServicer):
         return await self.call(context, fn, writes=True)
 
     async def ListVersions(self, request, context):
-        return await self.call(
-            context,
-            lambda p: fs.ListVersionsResponse(
-                versions=[convert.version(v) for v in flows.list_versions(p, request.flow_id)]
-            ),
-        )
+        def fn(p):
+            if request.view not in VIEWS:
+                raise invalid([("view", "unknown view")])
+            full = request.view == fs.VERSION_VIEW_FULL
+            rows, token = flows.list_versions(
+                p, request.flow_id, request.page_size, request.page_token, full
+            )
+            return fs.ListVersionsResponse(
+                versions=[convert.version(v, with_definition=full) for v in rows],
+                next_page_token=token,
+            )
+
+        return await self.call(context, fn)
 
     async def GetVersion(self, request, context):
         return await self.call(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from control_plane.domain import errors, tenancy
+from control_plane.domain import errors, quotas, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import digest, new_id, new_signature
 from control_plane.domain.tenancy import Principal
@@ -79,7 +79,11 @@ def create_callback(p: Principal, flow_id: str, s: Settings) -> Callback:
     rate_limit = _rate_limit(v, s.rate_limit_per_minute)
     v.raise_if_any()
     with write_transaction():
+        # The company first, then the flow: every writer that locks both takes them in that order.
+        quotas.lock_company(tenancy.flow(p, flow_id).company_id)
         flow = tenancy.flow(p, flow_id, lock="FOR SHARE")  # a concurrent DeleteFlow waits
+        used = Callback.select().join(Flow).where(Flow.company == flow.company_id).count()
+        quotas.require_room("callbacks", quotas.for_company(flow.company_id).callbacks, used)
         signature = new_signature()
         now = utcnow()
         cb = Callback.create(

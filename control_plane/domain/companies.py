@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee
 
-from control_plane.domain import errors, tenancy
+from control_plane.domain import errors, quotas, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import new_id
 from control_plane.domain.tenancy import Principal
@@ -43,7 +43,9 @@ def list_companies(p: Principal, page_size: int, page_token: str) -> tuple[list[
 def delete_company(p: Principal, slug: str) -> None:
     p.require_admin()
     with write_transaction():
-        company = tenancy.company(p, slug)
+        # Locked first, like every create that counts against its quotas (domain/quotas.py).
+        company = tenancy.company(p, slug, lock="FOR UPDATE")
+        quotas.forget_company(company.id)
         # Edges learn of every callback and environment that goes, so their URLs stop at once.
         for cb in Callback.select(Callback.id).join(Flow).where(Flow.company == company):
             record_change("callback", cb.id)

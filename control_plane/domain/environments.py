@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee
 
-from control_plane.domain import errors, tenancy
+from control_plane.domain import errors, quotas, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import new_id
 from control_plane.domain.tenancy import Principal
@@ -22,7 +22,9 @@ def create_environment(p: Principal, company_slug: str, name: str, url_prefix: s
     v.raise_if_any()
     try:
         with write_transaction():
-            company = tenancy.company(p, company_slug, lock="FOR SHARE")
+            company = tenancy.company(p, company_slug, lock=quotas.LOCK)  # counts stay true
+            used = Environment.select().where(Environment.company == company).count()
+            quotas.require_room("environments", quotas.for_company(company.id).environments, used)
             env = Environment.create(
                 id=new_id(),
                 company=company,

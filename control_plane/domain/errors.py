@@ -11,6 +11,8 @@ class DomainError(Exception):
     reason: str  # an ErrorReason value name without the ERROR_REASON_ prefix
     message: str
     violations: list[tuple[str, str]] = field(default_factory=list)
+    #: ErrorInfo metadata, e.g. a quota's name and limit.
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
@@ -35,6 +37,10 @@ def failed_precondition(message: str, reason: str) -> DomainError:
 
 def permission_denied(message: str, reason: str) -> DomainError:
     return DomainError("permission_denied", reason, message)
+
+
+def resource_exhausted(message: str, reason: str, metadata: dict[str, str]) -> DomainError:
+    return DomainError("resource_exhausted", reason, message, metadata=metadata)
 
 
 def unauthenticated(message: str, reason: str) -> DomainError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from control_plane.domain import errors, tenancy
+from control_plane.domain import errors, quotas, tenancy, versions
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import new_id
 from control_plane.domain.tenancy import Principal
@@ -30,13 +30,17 @@ class VersionView:
     state: str
 
 
-def _checked_definition(doc: object) -> tuple[str, bool]:
-    """Validates a definition; returns it as stored JSON and whether it has a callback shape."""
+def _checked_definition(doc: object, limits: quotas.Quotas) -> tuple[str, bool]:
+    """Validates a definition within the company's quotas; returns it as stored JSON and whether
+    it has a callback shape."""
+    quotas.check_definition_depth(doc, limits)
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+    quotas.check_definition_bytes(text, limits)
     try:
         parsed = validate_definition(doc)
     except DefinitionError as e:
         raise errors.invalid(list(e.violations), reason="INVALID_DEFINITION") from None
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True), parsed.has_callback
+    return text, parsed.has_callback
 
 
 def _state(flow: Flow, version: FlowVersion, deployed_ids: set[str]) -> str:
@@ -82,9 +86,12 @@ def create_flow(
     v = Violations()
     check_name(v, "name", name)
     v.raise_if_any()
-    text, has_callback = _checked_definition(definition or DEFAULT_DEFINITION)
+    limits = quotas.for_company(tenancy.company(p, company_slug).id)
+    text, has_callback = _checked_definition(definition or DEFAULT_DEFINITION, limits)
     with write_transaction():
-        company = tenancy.company(p, company_slug, lock="FOR SHARE")
+        company = tenancy.company(p, company_slug, lock=quotas.LOCK)  # counts stay true
+        used = Flow.select().where(Flow.company == company).count()
+        quotas.require_room("flows", limits.flows, used)
         now = utcnow()
         flow = Flow.create(id=new_id(), company=company, name=name, draft_number=1, created_at=now)
         draft = FlowVersion.create(
@@ -128,7 +135,9 @@ def get_draft(p: Principal, flow_id: str) -> VersionView:
 def update_draft(p: Principal, flow_id: str, definition: dict | None, number: int) -> VersionView:
     if definition is None:
         raise errors.invalid([("definition", "is required")], reason="INVALID_DEFINITION")
-    text, has_callback = _checked_definition(definition)
+    # Checked before the transaction: a large definition takes a while to validate.
+    limits = quotas.for_company(tenancy.flow(p, flow_id).company_id)
+    text, has_callback = _checked_definition(definition, limits)
     with write_transaction():
         # Locked: a concurrent deploy must not freeze the draft between this read and the save.
         flow = tenancy.flow(p, flow_id, lock="FOR UPDATE")
@@ -147,11 +156,26 @@ def update_draft(p: Principal, flow_id: str, definition: dict | None, number: in
     return VersionView(draft, DRAFT)
 
 
-def list_versions(p: Principal, flow_id: str) -> list[VersionView]:
+def list_versions(
+    p: Principal, flow_id: str, page_size: int = 0, page_token: str = "", full: bool = False
+) -> tuple[list[VersionView], str]:
+    """A page of the flow's versions, newest first; `full` reads the definitions too (and then
+    a page holds at most versions.MAX_FULL_PAGE: about 10 MiB at worst)."""
+    limit, before = versions.page(page_size, page_token, full)
     flow = tenancy.flow(p, flow_id)
     deployed = _deployed_ids(flow)
-    rows = FlowVersion.select().where(FlowVersion.flow == flow).order_by(FlowVersion.number.desc())
-    return [VersionView(r, _state(flow, r, deployed)) for r in rows]
+    columns = [
+        f for f in FlowVersion._meta.sorted_fields if full or f is not FlowVersion.definition
+    ]
+    query = FlowVersion.select(*columns).where(FlowVersion.flow == flow)
+    if before:
+        query = query.where(FlowVersion.number < before)
+    rows = list(query.order_by(FlowVersion.number.desc()).limit(limit + 1))
+    token = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        token = versions.token(rows[-1].number)
+    return [VersionView(r, _state(flow, r, deployed)) for r in rows], token
 
 
 def get_version(p: Principal, flow_id: str, number: int) -> VersionView:
@@ -194,6 +218,7 @@ def deploy_version(
                 created_at=now,
                 updated_at=now,
             )
+            versions.prune(flow)  # the only deploy that adds a version
         else:
             draft = _version(flow, 0)
         record_change("flow", flow.id)

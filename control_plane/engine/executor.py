@@ -28,30 +28,8 @@ from control_plane.engine.budgets import (
 )
 from control_plane.engine.definition import Definition
 from control_plane.engine.run import CallbackResponse, RunInput, RunState
+from control_plane.engine.shape_log import ShapeLog, append, log_bytes
 from control_plane.engine.shapes import AsyncShape, WaitShape
-
-
-@dataclass(slots=True)
-class ShapeLog:
-    shape_id: str
-    shape_type: str
-    status: Literal["ok", "failed"]
-    duration_us: int
-    items_in: int
-    items_out: int
-    error: str = ""
-
-    def to_doc(self) -> dict[str, Any]:
-        # By hand: dataclasses.asdict deep-copies and cost 26 µs a run on the event loop.
-        return {
-            "shape_id": self.shape_id,
-            "shape_type": self.shape_type,
-            "status": self.status,
-            "duration_us": self.duration_us,
-            "items_in": self.items_in,
-            "items_out": self.items_out,
-            "error": self.error,
-        }
 
 
 @dataclass(slots=True)
@@ -62,9 +40,22 @@ class Progress:
     bucket: list[Any] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
     responded: bool = False
-    shapes: list[ShapeLog] = field(default_factory=list)
+    shapes: list[ShapeLog] = field(default_factory=list)  # bounded: engine/shape_log.py
     steps: int = 0  # expression steps spent so far: the run's budget survives a resume
     wake_at: float = 0.0  # wall-clock end of the wait at `position`; 0 when not waiting
+    logged: int = 0  # shapes logged so far, those left out of `shapes` included
+    log_size: int = 0  # shape_log.log_bytes(shapes), kept up to date by `log`
+
+    def __post_init__(self) -> None:
+        if self.shapes:  # a progress built with a log (a checkpoint, a test) counts it
+            self.set_log(self.shapes, max(self.logged, len(self.shapes)))
+
+    def log(self, entry: ShapeLog) -> None:
+        self.logged += 1
+        self.log_size = append(self.shapes, entry, self.logged, self.log_size)
+
+    def set_log(self, shapes: list[ShapeLog], logged: int) -> None:
+        self.shapes, self.logged, self.log_size = shapes, logged, log_bytes(shapes)
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -75,6 +66,7 @@ class Progress:
             "shapes": [s.to_doc() for s in self.shapes],
             "steps": self.steps,
             "wake_at": self.wake_at,
+            "logged": self.logged,
         }
 
     @classmethod
@@ -87,6 +79,8 @@ class Progress:
             shapes=[ShapeLog(**s) for s in doc["shapes"]],
             steps=doc["steps"],
             wake_at=doc["wake_at"],
+            # Checkpoints written before the log was bounded have no count: their log was whole.
+            logged=doc.get("logged", 0),
         )
 
 
@@ -129,7 +123,7 @@ def end_wait(definition: Definition, progress: Progress) -> None:
     assert isinstance(shape, WaitShape)
     waited_us = int(shape.seconds * 1_000_000)
     items = len(progress.bucket)
-    progress.shapes.append(ShapeLog(shape.id, shape.TYPE, "ok", waited_us, items, items))
+    progress.log(ShapeLog(shape.id, shape.TYPE, "ok", waited_us, items, items))
     progress.wake_at = 0.0
     progress.position += 1
 
@@ -172,7 +166,7 @@ async def run_async_shape(
 def _enter(definition: Definition, progress: Progress, state: RunState) -> tuple[Any, int]:
     shape = definition.shapes[progress.position]
     budgets = state.meter.budgets
-    if len(progress.shapes) >= budgets.shape_log:
+    if progress.logged >= budgets.shape_log:
         raise ShapeFailed(
             shape.id, f"the run logged {budgets.shape_log} shapes, its budget", "shape_log"
         )
@@ -199,9 +193,7 @@ def _settle(
     items_in = len(progress.bucket)
     progress.steps, state.bucket_bytes = meter.run_steps, size
     progress.bucket, progress.vars, progress.responded = bucket, state.vars, state.responded
-    progress.shapes.append(
-        ShapeLog(shape.id, shape.TYPE, "ok", _since(started), items_in, len(bucket))
-    )
+    progress.log(ShapeLog(shape.id, shape.TYPE, "ok", _since(started), items_in, len(bucket)))
     progress.position += 1
     return response
 
@@ -225,7 +217,7 @@ def _fail(shape: Any, progress: Progress, state: RunState, started: int, exc: Ba
     # Any other failure of the author's flow is the run's outcome.
     error = str(exc) or type(exc).__name__
     items_in = len(progress.bucket)
-    progress.shapes.append(
+    progress.log(
         ShapeLog(shape.id, shape.TYPE, "failed", _since(started), items_in, 0, error[:2000])
     )
     raise ShapeFailed(shape.id, error, budget) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -10,6 +11,7 @@ from google.protobuf.json_format import MessageToDict
 
 from boomerang.v1 import resources_pb2 as r
 from control_plane.domain.flows import VersionView
+from control_plane.domain.quotas import Quotas
 from control_plane.store import models as m
 
 VERSION_STATES = {
@@ -81,10 +83,13 @@ def flow(row: m.Flow, company_slug: str) -> r.Flow:
     )
 
 
-def version(view: VersionView) -> r.FlowVersion:
+def version(view: VersionView, with_definition: bool = True) -> r.FlowVersion:
+    """`with_definition` False: the BASIC view of ListVersions (the row was read without it)."""
     row = view.version
-    definition = struct_pb2.Struct()
-    definition.update(json.loads(row.definition))
+    definition = None
+    if with_definition:
+        definition = struct_pb2.Struct()
+        definition.update(json.loads(row.definition))
     return r.FlowVersion(
         id=row.id,
         flow_id=row.flow_id,
@@ -95,6 +100,10 @@ def version(view: VersionView) -> r.FlowVersion:
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
     )
+
+
+def quotas(values: Quotas) -> r.Quotas:
+    return r.Quotas(**dataclasses.asdict(values))
 
 
 def deployment(row: m.Deployment) -> r.Deployment:

@@ -34,7 +34,11 @@ def _pack(message) -> any_pb2.Any:
 
 def to_status(err: DomainError) -> grpc.Status:
     details = [
-        _pack(error_details_pb2.ErrorInfo(reason=f"ERROR_REASON_{err.reason}", domain=DOMAIN))
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=f"ERROR_REASON_{err.reason}", domain=DOMAIN, metadata=err.metadata
+            )
+        )
     ]
     if err.violations:
         details.append(

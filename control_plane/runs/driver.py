@@ -8,7 +8,8 @@ The rules (docs/runs.md; README, "Runs: what is kept"):
   last checkpoint (at-least-once per shape) and fails runs whose caller was waiting (run_lost);
 - a shape first runs inline on the loop within a slice of INLINE_STEPS expression steps; one that
   needs more runs in an engine worker process (workers.py), tails at a lower priority;
-- budgets bound what any run may cost; a company may have only so many runs in flight here.
+- budgets bound what any run may cost; a company may have only so many runs in flight here
+  (its runs_in_flight quota, cached: runs/limits.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import runner_service_pb2 as rs
+from control_plane.domain import quotas
 from control_plane.domain.ids import new_id
 from control_plane.engine import (
     CallbackResponse,
@@ -43,6 +45,7 @@ from control_plane.runs import checkpoint, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
+from control_plane.runs.limits import RunLimits
 from control_plane.runs.versions import LoadedVersion, VersionCache
 from control_plane.runs.workers import EngineWorkers, WorkerCrashed
 from control_plane.store.clock import utcnow
@@ -66,6 +69,7 @@ class RunDriver:
         self.journal = journal
         self.owner = owner
         self.versions = VersionCache()
+        self.limits = RunLimits()
         self.workers = EngineWorkers(
             runtime.settings.engine_workers, runtime.settings.engine_worker_memory_mb
         )
@@ -141,8 +145,10 @@ class RunDriver:
         if version is None:
             return _refuse(run, r.RUN_REASON_VERSION_NOT_FOUND, "flow version not found")
         company = version.company_id
+        limit = await self._runs_in_flight(company)
+        # No await from here to _enter: the count checked is the count entered.
         if (
-            self.inflight[LANE_CALLER][company] >= self.settings.company_runs_in_flight
+            self.inflight[LANE_CALLER][company] >= limit
             or self.inflight[LANE_TAIL][company] >= self.settings.company_tails_in_flight
         ):
             return _refuse(run, r.RUN_REASON_COMPANY_BUSY, "too many runs in flight")
@@ -158,6 +164,17 @@ class RunDriver:
         finally:
             self.runs.discard(run)
             self._leave(company, run.lane)
+
+    async def _runs_in_flight(self, company: str) -> int:
+        """The company's runs_in_flight quota, from the cache (runs/limits.py) or the database."""
+        limit = self.limits.get(company)
+        if limit is not None:
+            return limit
+        try:
+            return await self.rt.db(lambda: self.limits.load(company))
+        except Exception:
+            log.exception("cannot read the quotas of company %s; using the default", company)
+            return quotas.configured().runs_in_flight
 
     def _enter(self, company: str, lane: int) -> None:
         self.inflight[lane][company] += 1

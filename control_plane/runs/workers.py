@@ -105,12 +105,12 @@ class EngineWorkers:
         if kind == "deadline":
             progress.steps = result[1]
             raise DeadlinePassed
-        _, position, responded, shapes, steps = result[:5]
+        _, position, responded, shapes, logged, steps = result[:6]
         progress.position, progress.responded, progress.steps = position, responded, steps
-        progress.shapes = [ShapeLog(**doc) for doc in shapes]
+        progress.set_log([ShapeLog(**doc) for doc in shapes], logged)
         if kind == "failed":
-            raise ShapeFailed(*result[5:])
-        new_state, answer, bucket_bytes = result[5:]
+            raise ShapeFailed(*result[6:])
+        new_state, answer, bucket_bytes = result[6:]
         return new_state, None if answer is None else CallbackResponse(*answer), bucket_bytes
 
     async def close(self) -> None:
@@ -201,4 +201,4 @@ def _work(
 
 def _meta(progress: Progress) -> tuple:
     shapes = [s.to_doc() for s in progress.shapes]
-    return progress.position, progress.responded, shapes, progress.steps
+    return progress.position, progress.responded, shapes, progress.logged, progress.steps

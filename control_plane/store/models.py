@@ -171,6 +171,21 @@ class RunTask(BaseModel):
         indexes = ((("lease_until",), False), (("owner",), False))
 
 
+class QuotaSetting(BaseModel):
+    """A quota set with SetQuotas (control_plane/domain/quotas.py); absent: the default.
+
+    `scope` is the company's id, or "" for the installation's own settings. Not a foreign key, so
+    the installation's rows fit the same table; DeleteCompany deletes the company's rows.
+    """
+
+    scope = peewee.CharField(max_length=26)
+    name = peewee.CharField(max_length=32)
+    value = peewee.IntegerField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("scope", "name")
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     Company,
     Environment,
@@ -184,4 +199,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     EdgeState,
     Run,
     RunTask,
+    QuotaSetting,
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 
 from boomerang.v1 import api_key_service_pb2 as aks
@@ -24,6 +25,7 @@ from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import flow_service_pb2 as fs
+from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import run_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2 as runner
 from tests.api.helpers import (
@@ -61,6 +63,12 @@ FOREIGN = [
     Case(
         "companies.GetCompany",
         lambda t, o: cs.GetCompanyRequest(slug=t.slug),
+        "COMPANY_NOT_FOUND",
+        read=True,
+    ),
+    Case(
+        "companies.GetQuotas",
+        lambda t, o: cs.GetQuotasRequest(company=t.slug),
         "COMPANY_NOT_FOUND",
         read=True,
     ),
@@ -241,7 +249,18 @@ ADMIN_ONLY = [
     ("companies.DeleteCompany", lambda t, o: cs.DeleteCompanyRequest(slug=o.slug)),
     ("keys.CreateApiKey", lambda t, o: aks.CreateApiKeyRequest(name="installation-wide")),
     ("sync.ListEdges", lambda t, o: sync.ListEdgesRequest()),
+    # Quotas: a company key reads its own company's, but sets none, not even its own.
+    ("companies.GetQuotas", lambda t, o: cs.GetQuotasRequest()),
+    ("companies.SetQuotas", lambda t, o: _set_flows_quota(t.slug)),
+    ("companies.SetQuotas", lambda t, o: _set_flows_quota(o.slug)),
+    ("companies.SetQuotas", lambda t, o: _set_flows_quota("")),
 ]
+
+
+def _set_flows_quota(slug: str) -> cs.SetQuotasRequest:
+    return cs.SetQuotasRequest(
+        company=slug, quotas=r.Quotas(flows=1), update_mask=FieldMask(paths=["flows"])
+    )
 
 
 # Lists with B's key: (rpc, request, attribute holding the items, ids B must see).

@@ -232,7 +232,7 @@ def test_lifecycle(db, scenario):
         assert {n: now[n] for n in frozen} == frozen, f"a frozen version changed at {step}"
         frozen = now
 
-    versions = flows.list_versions(ADMIN, flow.id)
+    versions, _ = flows.list_versions(ADMIN, flow.id, full=True)
     tags = {json.dumps(d, sort_keys=True): tag for tag, (d, _) in DEFINITIONS.items()}
     assert [
         (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from google.protobuf.field_mask_pb2 import FieldMask
+
 from boomerang.sdk.transport import Transport
 from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import environment_service_pb2 as es
@@ -27,6 +29,45 @@ class CompanyMethods(Transport):
     def delete_company(self, slug: str) -> None:
         """Deletes the company with everything it owns. Needs an installation-wide key."""
         self._call(self._companies.DeleteCompany, cs.DeleteCompanyRequest(slug=slug))
+
+    def get_quotas(self, company: str = "") -> r.Quotas:
+        """The quotas in force for a company (a company key may read its own), or without
+        `company` the installation's defaults (needs an installation-wide key)."""
+        request = cs.GetQuotasRequest(company=company)
+        return self._call(self._companies.GetQuotas, request).quotas
+
+    def set_quotas(
+        self,
+        company: str = "",
+        *,
+        environments: int | None = None,
+        flows: int | None = None,
+        versions_kept: int | None = None,
+        callbacks: int | None = None,
+        connections: int | None = None,
+        definition_bytes: int | None = None,
+        definition_depth: int | None = None,
+        runs_in_flight: int | None = None,
+    ) -> r.Quotas:
+        """Sets the quotas given (0: back to the default) for a company, or without `company`
+        for the installation; returns those now in force. Needs an installation-wide key.
+        Over a quota, calls fail with ResourceExhausted (QUOTA_EXCEEDED; `err.metadata` holds
+        `quota`, `limit` and `used`)."""
+        values = {
+            "environments": environments,
+            "flows": flows,
+            "versions_kept": versions_kept,
+            "callbacks": callbacks,
+            "connections": connections,
+            "definition_bytes": definition_bytes,
+            "definition_depth": definition_depth,
+            "runs_in_flight": runs_in_flight,
+        }
+        given = {name: value for name, value in values.items() if value is not None}
+        request = cs.SetQuotasRequest(
+            company=company, quotas=r.Quotas(**given), update_mask=FieldMask(paths=list(given))
+        )
+        return self._call(self._companies.SetQuotas, request).quotas
 
     def create_environment(self, company: str, name: str, url_prefix: str) -> r.Environment:
         """AlreadyExists (URL_PREFIX_TAKEN), InvalidArgument, NotFound (company)."""

@@ -27,6 +27,7 @@ class BoomerangError(Exception):
         reason: str,
         message: str,
         field_violations: list[tuple[str, str]] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         super().__init__(code, reason, message, field_violations or [])
         self.code = code
@@ -35,6 +36,9 @@ class BoomerangError(Exception):
         self.message = message
         #: (field, description) pairs naming each invalid request field.
         self.field_violations: list[tuple[str, str]] = field_violations or []
+        #: The ErrorInfo metadata, e.g. {"quota": "flows", "limit": "500", "used": "500"} for
+        #: QUOTA_EXCEEDED.
+        self.metadata: dict[str, str] = metadata or {}
 
     def __str__(self) -> str:
         reason = f" ({self.reason})" if self.reason else ""
@@ -128,28 +132,28 @@ _BY_CODE: dict[grpc.StatusCode, type[BoomerangError]] = {
 }
 
 
-def _details(err: grpc.RpcError) -> tuple[str, list[tuple[str, str]]]:
+def _details(err: grpc.RpcError) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
     try:
         status = rpc_status.from_call(err)  # type: ignore[arg-type]
     except ValueError:  # trailers contradict the status line: trust the status line alone
         status = None
-    reason, violations = "", []
+    reason, violations, metadata = "", [], {}
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             if info.domain == DOMAIN or not reason:
-                reason = info.reason
+                reason, metadata = info.reason, dict(info.metadata)
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             violations += [(v.field, v.description) for v in bad.field_violations]
-    return reason, violations
+    return reason, violations, metadata
 
 
 def from_rpc_error(err: grpc.RpcError) -> BoomerangError:
     """The typed error for a failed call (`err` is also a `grpc.Call`, as gRPC raises them)."""
     code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
     message: str = err.details() or ""  # type: ignore[attr-defined]
-    reason, violations = _details(err)
-    return _BY_CODE.get(code, BoomerangError)(code, reason, message, violations)
+    reason, violations, metadata = _details(err)
+    return _BY_CODE.get(code, BoomerangError)(code, reason, message, violations, metadata)

@@ -50,10 +50,14 @@ class FlowMethods(Transport):
         )
         return self._call(self._flows.UpdateDraft, request).version
 
-    def list_versions(self, flow_id: str) -> list[r.FlowVersion]:
-        """Newest first."""
-        request = fs.ListVersionsRequest(flow_id=flow_id)
-        return list(self._call(self._flows.ListVersions, request).versions)
+    def list_versions(
+        self, flow_id: str, *, full: bool = False, page_size: int = 0
+    ) -> Iterator[r.FlowVersion]:
+        """Every version, newest first, fetched a page at a time. Without `full` the versions
+        come without their definitions (get_version reads one); with it, 10 to a page at most."""
+        view = fs.VERSION_VIEW_FULL if full else fs.VERSION_VIEW_BASIC
+        request = fs.ListVersionsRequest(flow_id=flow_id, page_size=page_size, view=view)
+        return self._pages(self._flows.ListVersions, request, "versions")
 
     def get_version(self, flow_id: str, number: int = 0) -> r.FlowVersion:
         request = fs.GetVersionRequest(flow_id=flow_id, number=number)
