@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: How much of a caller's own input an error may quote back (docs/errors.md).
+MAX_ECHO_CHARS = 100
+
+
+def echo(value: object) -> str:
+    """`value` quoted for an error message, cut to MAX_ECHO_CHARS with an ellipsis.
+
+    Callers are untrusted: a 1 MB slug quoted whole would make the error itself undeliverable
+    (gRPC refuses trailing metadata over 16 KB), so every quoted input goes through here.
+    """
+    text = repr(value)
+    if len(text) > MAX_ECHO_CHARS:
+        return text[: MAX_ECHO_CHARS - 1] + "…"
+    return text
+
 
 @dataclass
 class DomainError(Exception):
@@ -17,7 +32,10 @@ class DomainError(Exception):
 
 
 def invalid(violations: list[tuple[str, str]], reason: str = "INVALID_ARGUMENT") -> DomainError:
-    text = "; ".join(f"{f}: {d}" for f, d in violations)
+    # The message names the first few; the BadRequest detail lists them (bounded, grpckit/status).
+    text = "; ".join(f"{f}: {d}" for f, d in violations[:3])
+    if len(violations) > 3:
+        text += f"; and {len(violations) - 3} more"
     return DomainError("invalid_argument", reason, f"invalid request: {text}", violations)
 
 

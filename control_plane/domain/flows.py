@@ -82,7 +82,11 @@ def create_flow(
     v = Violations()
     check_name(v, "name", name)
     v.raise_if_any()
-    text, has_callback = _checked_definition(definition or DEFAULT_DEFINITION)
+    # Absent (None) means the default; present but empty (`{}`) is validated like any other
+    # definition and refused, rather than silently stored as the default.
+    text, has_callback = _checked_definition(
+        DEFAULT_DEFINITION if definition is None else definition
+    )
     with write_transaction():
         company = tenancy.company(p, company_slug, lock="FOR SHARE")
         now = utcnow()

@@ -65,6 +65,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from control_plane.domain.errors import echo
+from control_plane.domain.validation import unprintable
 from control_plane.engine.shapes import SHAPE_TYPES, CallbackShape, Shape, Violations
 
 DEFAULT_DEFINITION: Final[dict[str, Any]] = {"shapes": [{"id": "trigger", "type": "trigger"}]}
@@ -158,6 +160,8 @@ def _parse_shape(
     name = raw.get("name", "")
     if not isinstance(name, str) or len(name) > _MAX_NAME_LENGTH:
         errors.append((f"{path}.name", f"must be a string of up to {_MAX_NAME_LENGTH} characters"))
+    elif why := unprintable(name):
+        errors.append((f"{path}.name", why))
 
     type_name = raw.get("type")
     shape_type = SHAPE_TYPES.get(type_name) if isinstance(type_name, str) else None
@@ -165,7 +169,7 @@ def _parse_shape(
         errors.append((f"{path}.type", "is required"))
     elif shape_type is None:
         expected = ", ".join(sorted(SHAPE_TYPES))
-        errors.append((f"{path}.type", f"unknown shape type {type_name!r}; one of: {expected}"))
+        errors.append((f"{path}.type", f"unknown shape type {echo(type_name)}; one of: {expected}"))
     if index == 0 and type_name != "trigger":
         errors.append((f"{path}.type", "the first shape must be the trigger"))
     elif index > 0 and type_name == "trigger":
