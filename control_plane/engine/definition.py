@@ -75,6 +75,7 @@ DEFAULT_DEFINITION: Final[dict[str, Any]] = {"shapes": [{"id": "trigger", "type"
 _COMMON_FIELDS = frozenset({"id", "type", "name"})
 _SHAPE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_NAME_LENGTH = 200
+_MAX_VIOLATIONS = 100
 
 
 class DefinitionError(ValueError):
@@ -131,6 +132,12 @@ def _parse(doc: object, errors: Violations) -> list[Shape]:
     shapes = []
     first_index: dict[str, int] = {}
     for index, raw in enumerate(raw_shapes):
+        if len(errors) >= _MAX_VIOLATIONS:
+            # Enough to act on; listing millions (16 MB of empty shapes) would cost memory.
+            errors.append(
+                ("definition.shapes", f"not checked from shapes[{index}] on: too many violations")
+            )
+            break
         shape = _parse_shape(raw, index, first_index, errors)
         if shape is not None:
             shapes.append(shape)

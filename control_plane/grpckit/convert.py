@@ -9,7 +9,7 @@ import math
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from boomerang.v1 import resources_pb2 as r
-from control_plane.domain.errors import Violations, invalid
+from control_plane.domain.errors import Violations
 from control_plane.domain.flows import VersionView
 from control_plane.store import models as m
 
@@ -58,8 +58,7 @@ def struct_to_dict(value: struct_pb2.Struct, field: str = "definition") -> dict:
     """
     v = Violations()
     out = _struct(value, field, 1, v)
-    if v.items:
-        raise invalid(v.items, reason="INVALID_DEFINITION")
+    v.raise_if_any("INVALID_DEFINITION")
     return out
 
 

@@ -70,7 +70,7 @@ def _metadata(err: DomainError, omitted: int) -> dict[str, str]:
 
 def to_status(err: DomainError) -> grpc.Status:
     shown = err.violations[:MAX_VIOLATIONS]
-    omitted = len(err.violations) - len(shown)
+    omitted = len(err.violations) - len(shown) + err.omitted
     info = error_details_pb2.ErrorInfo(
         reason=f"ERROR_REASON_{err.reason}", domain=DOMAIN, metadata=_metadata(err, omitted)
     )

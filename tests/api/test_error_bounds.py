@@ -8,13 +8,14 @@ caller as RESOURCE_EXHAUSTED instead of the violations.
 from __future__ import annotations
 
 import grpc
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import flow_service_pb2 as fs
-from control_plane.domain.errors import DomainError
+from control_plane.domain.errors import DomainError, Violations
+from control_plane.engine import DefinitionError, validate_definition
 from control_plane.grpckit import status
 from tests.api.helpers import Stubs, build_tenant, database_state, struct
 
@@ -150,3 +151,35 @@ def test_the_worst_case_status_fits_the_bound():
     sent = status.to_status(err)
     total = sum(len(k) + len(v) for k, v in sent.trailing_metadata)
     assert total < 6 * 1024, total
+
+
+def test_a_definition_of_a_million_bad_shapes_stops_listing_at_a_hundred():
+    """Memory, not only the status: violations are not collected by the million."""
+    doc = {"shapes": [{"id": "t", "type": "trigger"}] + [{}] * 1_000_000}
+    try:
+        validate_definition(doc)
+    except DefinitionError as e:
+        assert len(e.violations) == 101
+        assert e.violations[-1] == (
+            "definition.shapes",
+            "not checked from shapes[51] on: too many violations",  # two per empty shape,
+        )
+    else:
+        raise AssertionError("accepted")
+
+
+def test_violations_beyond_those_kept_are_still_counted():
+    v = Violations()
+    for i in range(100_000):
+        v.add(f"update_mask[{i}]", "unknown field")
+    try:
+        v.raise_if_any()
+    except DomainError as err:
+        assert len(err.violations) == Violations.MAX_KEPT
+        sent = status.to_status(err)
+    else:
+        raise AssertionError("nothing raised")
+    (blob,) = [v for k, v in sent.trailing_metadata if k == "grpc-status-details-bin"]
+    info = error_details_pb2.ErrorInfo()
+    status_pb2.Status.FromString(blob).details[0].Unpack(info)
+    assert info.metadata[status.OMITTED_VIOLATIONS] == str(100_000 - status.MAX_VIOLATIONS)
