@@ -79,7 +79,7 @@ REASONS = set(error_reason_pb2.ErrorReason.keys())
 METADATA_LIMIT = 8 * 1024
 CALL_TIMEOUT_S = 20.0
 STREAM_WAIT_S = 1.0  # a stream that says nothing for this long has not failed
-EXAMPLES = 600
+EXAMPLES = 1000
 
 INT_BOUNDS = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -339,6 +339,11 @@ class LoopPlane:
     async def stop(self) -> None:
         await self.channel.close()
         await self.cp.stop(grace=0.5)
+        # What cancelled streams left waiting ends here, not as warnings when the loop stops.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     async def settled(self) -> None:
         """Waits until no run started by a stream is still writing, so it cannot be mistaken
