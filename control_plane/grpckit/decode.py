@@ -117,6 +117,14 @@ class DecodeErrors(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
+        behaviour = (
+            handler.unary_unary
+            or handler.unary_stream
+            or handler.stream_unary
+            or handler.stream_stream
+        )
+        if not (inspect.iscoroutinefunction(behaviour) or inspect.isasyncgenfunction(behaviour)):
+            return handler  # a synchronous servicer (none of ours): left as grpc runs it
         decode = _decoder(handler.request_deserializer)
         serialize = handler.response_serializer
         if handler.unary_unary:
