@@ -410,12 +410,20 @@ async def test_a_malformed_sync_hello_is_a_protocol_violation(plane):
     assert database_state() == before
 
 
-async def test_runflow_with_a_malformed_version_id_is_version_not_found(plane):
-    """The id never reaches the database (PostgreSQL would refuse the NUL)."""
+async def test_runflow_with_malformed_ids_is_refused_as_version_not_found(plane):
+    """Malformed ids never reach the database (PostgreSQL would refuse the NUL)."""
     s, md = Stubs.on(plane.channel), plane.metadata()
+    t = await build_tenant(s, md, "acme")
+    listed = await s.flows.ListVersions(fs.ListVersionsRequest(flow_id=t.flow), metadata=md)
+    deployed = listed.versions[-1].id
     before = database_state()
-    for version_id in ["\x00" * 26, "x" * 100_000, ""]:
-        start = rns.RunStart(company="acme", version_id=version_id, method="POST")
+    starts = [rns.RunStart(company="acme", version_id=v) for v in ["\x00" * 26, "x" * 10**5, ""]]
+    # A real version, but ids that cannot be stored with the run (PostgreSQL refuses them).
+    starts += [
+        rns.RunStart(company="acme", version_id=deployed, callback_id=bad, environment_id=env)
+        for bad, env in [("\x00", ""), ("x" * 100, ""), (t.callback, "e" * 27)]
+    ]
+    for start in starts:
         answered = asyncio.Event()
 
         async def requests(start=start, answered=answered):
@@ -427,5 +435,5 @@ async def test_runflow_with_a_malformed_version_id_is_version_not_found(plane):
             reasons += [e.outcome.reason for e in message.events if e.HasField("outcome")]
             if reasons:
                 answered.set()
-        assert reasons == [r.RUN_REASON_VERSION_NOT_FOUND], version_id
+        assert reasons == [r.RUN_REASON_VERSION_NOT_FOUND], start
     assert database_state() == before
