@@ -14,14 +14,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from control_plane.domain.errors import invalid
+from control_plane.grpckit.convert import MAX_STRUCT_DEPTH
+from control_plane.grpckit.deep import first_too_deep
 from control_plane.grpckit.status import to_status
 
 # Message types that can nest without bound: the only way a request gets too deep to decode.
-_RECURSIVE = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+_STRUCT = "google.protobuf.Struct"
+_RECURSIVE = {_STRUCT, "google.protobuf.Value", "google.protobuf.ListValue"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Undecodable:
 
     field: str
     description: str
+    reason: str = "INVALID_ARGUMENT"
 
 
 def _nests(message: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
@@ -41,32 +45,48 @@ def _nests(message: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
     return any(f.message_type and _nests(f.message_type, seen) for f in message.fields)
 
 
+def _nesting_fields(message: Descriptor | None) -> list[FieldDescriptor]:
+    if message is None:
+        return []
+    return [f for f in message.fields if f.message_type and _nests(f.message_type)]
+
+
 def _diagnosis(message: Descriptor | None) -> Undecodable:
     """Names the field that must have been too deep, when the request has exactly one that can
     nest (CreateFlowRequest: `definition`); otherwise the request as a whole."""
     if message is None:
         return Undecodable("request", "is not a valid message")
-    deep = [f.name for f in message.fields if f.message_type and _nests(f.message_type)]
+    deep = _nesting_fields(message)
     if len(deep) == 1:
-        return Undecodable(deep[0], "nests too deeply to decode (about 30 levels of JSON at most)")
+        return Undecodable(deep[0].name, "nests too deeply to decode")
     return Undecodable("request", f"is not a valid {message.name} (or nests too deeply)")
 
 
 def _decoder(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
-    message_type = getattr(parse, "__self__", None)
-    refused = _diagnosis(getattr(message_type, "DESCRIPTOR", None))
+    message = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
+    refused = _diagnosis(message)
+    # A top-level Struct field can be walked in the raw bytes for the path (grpckit/deep.py).
+    structs = [f for f in _nesting_fields(message) if f.message_type.full_name == _STRUCT]
 
     def decode(data: bytes) -> object:
         try:
             return parse(data)
         except DecodeError:
+            for field in structs:
+                if path := first_too_deep(data, field):
+                    # Every Struct in the API is a flow definition: refused as the same
+                    # definition one level shallower would be (grpckit/convert.py).
+                    return Undecodable(
+                        path, f"nests deeper than {MAX_STRUCT_DEPTH} levels", "INVALID_DEFINITION"
+                    )
             return refused
 
     return decode
 
 
 async def _refuse(context: grpc.aio.ServicerContext, request: Undecodable) -> None:
-    await context.abort_with_status(to_status(invalid([(request.field, request.description)])))
+    error = invalid([(request.field, request.description)], request.reason)
+    await context.abort_with_status(to_status(error))
 
 
 async def _checked(requests: AsyncIterator, context: grpc.aio.ServicerContext) -> AsyncIterator:

@@ -9,6 +9,7 @@ every object, and the whole database must be the same after it.
 from __future__ import annotations
 
 import asyncio
+import struct as struct_module
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import run_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2 as rns
+from control_plane.grpckit import deep
+from control_plane.grpckit.deep import first_too_deep
 from control_plane.store import changes
 from tests.api.helpers import (
     Failure,
@@ -325,9 +328,10 @@ def too_deep_create_flow(company: str, depth: int) -> bytes:
     return _field(1, company.encode()) + _field(2, b"deep") + _field(3, struct)
 
 
-async def test_nesting_beyond_the_decoder_is_invalid_argument_naming_the_field(plane):
+async def test_nesting_beyond_the_decoder_is_refused_with_its_path(plane):
     """protobuf stops decoding at 100 nested messages (about 33 JSON levels) before any servicer
-    runs; grpc would answer UNKNOWN naming protobuf internals (grpckit/decode.py)."""
+    runs; grpc would answer UNKNOWN naming protobuf internals. The path is found in the raw
+    bytes (grpckit/decode.py, grpckit/deep.py), as for nesting that does decode."""
     s, md = Stubs.on(plane.channel), plane.metadata()
     await s.companies.CreateCompany(cs.CreateCompanyRequest(name="Acme", slug="acme"), metadata=md)
     before = database_state()
@@ -341,7 +345,8 @@ async def test_nesting_beyond_the_decoder_is_invalid_argument_naming_the_field(p
             await raw(too_deep_create_flow("acme", depth), metadata=md)
         except grpc.aio.AioRpcError as err:
             got = failure(err)
-            assert got == Failure(INVALID, "ERROR_REASON_INVALID_ARGUMENT", ["definition"])
+            too_deep = "definition" + ".a" * 24  # the 25th object
+            assert got == Failure(INVALID, "ERROR_REASON_INVALID_DEFINITION", [too_deep])
             assert "protobuf" not in (err.details() or "")
         else:
             raise AssertionError(f"depth {depth} was accepted")
@@ -437,3 +442,41 @@ async def test_runflow_with_malformed_ids_is_refused_as_version_not_found(plane)
                 answered.set()
         assert reasons == [r.RUN_REASON_VERSION_NOT_FOUND], start
     assert database_state() == before
+
+
+def _encode_struct(doc: dict) -> bytes:
+    """A Struct's wire bytes, for any depth (protobuf's own encoder stops near 100 levels)."""
+    return b"".join(
+        _field(1, _field(1, key.encode()) + _field(2, _encode_value(value)))
+        for key, value in doc.items()
+    )
+
+
+def _encode_value(value) -> bytes:
+    if isinstance(value, dict):
+        return _field(5, _encode_struct(value))
+    if isinstance(value, list):
+        return _field(6, b"".join(_field(1, _encode_value(item)) for item in value))
+    if isinstance(value, str):
+        return _field(3, value.encode())
+    return b"\x11" + struct_module.pack("<d", value)  # number_value: field 2, fixed64
+
+
+def test_the_raw_walk_names_the_same_path_as_the_decoded_check():
+    field = fs.CreateFlowRequest.DESCRIPTOR.fields_by_name["definition"]
+    deep_list: list = ["bottom"]
+    for _ in range(200):
+        deep_list = [1.5, deep_list]
+    doc = {"shapes": [TRIGGER, {"id": "m", "type": "manual_payload", "payload": deep_list}]}
+    request = _field(1, b"acme") + _field(3, _encode_struct(doc))
+
+    # shapes[1].payload is level 4; each list one more; the 21st list is level 25.
+    assert first_too_deep(request, field) == "definition.shapes[1].payload" + "[1]" * 21
+
+    shallow = _field(3, _encode_struct({"shapes": [TRIGGER]}))
+    assert first_too_deep(shallow, field) is None
+    assert first_too_deep(b"\xff\xff\xff", field) is None  # not protobuf at all: no path
+    # Too deep, but only after more fields than it reads: it gives up rather than read 16 MB.
+    wide = {**{f"k{i}": 1.0 for i in range(deep.MAX_FIELDS_READ // 3)}, "z": deep_list}
+    assert first_too_deep(_field(3, _encode_struct(wide)), field) is None
+    assert first_too_deep(_field(3, _encode_struct({"z": deep_list})), field) is not None
