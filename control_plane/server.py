@@ -37,6 +37,7 @@ from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
 from control_plane.domain import quotas
 from control_plane.domain.ids import new_id
+from control_plane.grpckit.decode import DecodeErrors
 from control_plane.grpckit.servicer import Runtime
 from control_plane.runner.service import RunnerServicer
 from control_plane.runs.driver import RunDriver
@@ -84,7 +85,7 @@ class ControlPlane:
         self.driver = RunDriver(self.runtime, self.journal, self.runner_id)
         self.retention = RunRetention(self.runtime)
         self.runs_role = settings.role in ("all", "runner")
-        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[DecodeErrors()])
         self.health = health.aio.HealthServicer()
         self.port = 0
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from control_plane.domain import errors, quotas, tenancy
-from control_plane.domain.errors import Violations
+from control_plane.domain.errors import Violations, echo
 from control_plane.domain.ids import digest, new_id, new_signature
 from control_plane.domain.tenancy import Principal
 from control_plane.domain.validation import check_name, page, paginate
@@ -19,7 +19,8 @@ from control_plane.store.models import Callback, Company, Flow
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml", "text": "text/plain"}
 # RFC 6838 type/subtype with optional parameters, e.g. "application/vnd.acme+json; charset=utf-8".
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-MIME_RE = re.compile(rf"^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=[A-Za-z0-9!#$&^_.+-]+)*$")
+# Matched whole (fullmatch): a trailing newline would otherwise pass and reach the header.
+MIME_RE = re.compile(rf"{_TOKEN}/{_TOKEN}([ \t]*;[ \t]*{_TOKEN}=[A-Za-z0-9!#$&^_.+-]+)*")
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 300_000
 MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
@@ -39,7 +40,7 @@ class Settings:
 
 def _content_type(v: Violations, kind: str, custom: str) -> str:
     if kind == "custom":
-        if not MIME_RE.match(custom) or len(custom) > 255:
+        if len(custom) > 255 or not MIME_RE.fullmatch(custom):
             v.add("custom_content_type", "must be a MIME type such as 'application/vnd.x+json'")
         return custom
     if custom:
@@ -144,7 +145,9 @@ def update_callback(p: Principal, callback_id: str, s: Settings, mask: list[str]
         v.add("update_mask", f"must name at least one of {', '.join(SETTABLE)}")
     for i, path in enumerate(mask):
         if path not in SETTABLE:
-            v.add(f"update_mask[{i}]", f"unknown field {path!r}; settable: {', '.join(SETTABLE)}")
+            v.add(
+                f"update_mask[{i}]", f"unknown field {echo(path)}; settable: {', '.join(SETTABLE)}"
+            )
     changes: dict[str, object] = {}
     if "name" in mask:
         check_name(v, "name", s.name, required=False)

@@ -87,7 +87,11 @@ def create_flow(
     check_name(v, "name", name)
     v.raise_if_any()
     limits = quotas.for_company(tenancy.company(p, company_slug).id)
-    text, has_callback = _checked_definition(definition or DEFAULT_DEFINITION, limits)
+    # Absent (None) means the default; present but empty (`{}`) is validated like any other
+    # definition and refused, rather than silently stored as the default.
+    text, has_callback = _checked_definition(
+        DEFAULT_DEFINITION if definition is None else definition, limits
+    )
     with write_transaction():
         company = tenancy.company(p, company_slug, lock=quotas.LOCK)  # counts stay true
         used = Flow.select().where(Flow.company == company).count()

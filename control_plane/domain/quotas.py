@@ -40,7 +40,7 @@ class Quotas:
     callbacks: int = 5_000
     connections: int = 200
     definition_bytes: int = 1 << 20
-    definition_depth: int = 32
+    definition_depth: int = 16
     runs_in_flight: int = 50
 
     def merged(self, values: Mapping[str, int]) -> Quotas:
@@ -51,14 +51,19 @@ NAMES: tuple[str, ...] = tuple(f.name for f in fields(Quotas))
 #: Below these a quota would forbid what every flow needs: a draft beside a deployed version, the
 #: default definition (about 60 bytes, 3 levels deep). Every other quota is at least 1.
 MINIMUMS: dict[str, int] = {"versions_kept": 2, "definition_bytes": 1024, "definition_depth": 4}
+#: Above these a definition could be stored but not read back. Depth: responses wrap the Struct in
+#: more messages than requests, and protobuf's decoder stops at 100 levels; every request is held
+#: to 24 JSON levels whatever the quota (grpckit/convert.py MAX_STRUCT_DEPTH). Bytes: GetDraft
+#: must fit a default gRPC client's 4 MiB receive limit with the version's other fields.
+MAXIMUMS: dict[str, int] = {"definition_bytes": 3 << 20, "definition_depth": 24}
 
 _configured = Quotas()
 
 
 def check_value(v: Violations, field_path: str, name: str, value: int) -> None:
-    low = MINIMUMS.get(name, 1)
-    if not low <= value <= MAX_VALUE:
-        v.add(field_path, f"must be between {low} and {MAX_VALUE} (0 for the default)")
+    low, high = MINIMUMS.get(name, 1), MAXIMUMS.get(name, MAX_VALUE)
+    if not low <= value <= high:
+        v.add(field_path, f"must be between {low} and {high} (0 for the default)")
 
 
 def from_env(env: Mapping[str, str]) -> Quotas:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from control_plane.domain import errors
 from control_plane.domain.ids import digest
-from control_plane.domain.validation import require_id
+from control_plane.domain.validation import is_slug, require_id
 from control_plane.store.db import lock_rows
 from control_plane.store.models import ApiKey, Callback, Company, Environment, Flow
 
@@ -50,10 +50,12 @@ def authenticate(secret: str) -> Principal:
 
 
 def company(p: Principal, slug: str, lock: str = "") -> Company:
+    # A string that is not a slug names no company: answered without a query, so NUL or a
+    # megabyte never reaches the database.
     query = lock_rows(Company.select().where(Company.slug == slug), lock)
-    row = query.get_or_none() if slug else None
+    row = query.get_or_none() if is_slug(slug) else None
     if row is None or not p.can_see(row.id):
-        raise errors.not_found(f"company {slug!r}", "COMPANY_NOT_FOUND")
+        raise errors.not_found(f"company {errors.echo(slug)}", "COMPANY_NOT_FOUND")
     return row
 
 

@@ -65,6 +65,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from control_plane.domain.errors import echo
+from control_plane.domain.validation import unprintable
 from control_plane.engine.shapes import SHAPE_TYPES, CallbackShape, Shape, Violations
 
 DEFAULT_DEFINITION: Final[dict[str, Any]] = {"shapes": [{"id": "trigger", "type": "trigger"}]}
@@ -73,6 +75,7 @@ DEFAULT_DEFINITION: Final[dict[str, Any]] = {"shapes": [{"id": "trigger", "type"
 _COMMON_FIELDS = frozenset({"id", "type", "name"})
 _SHAPE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_NAME_LENGTH = 200
+_MAX_VIOLATIONS = 100
 
 
 class DefinitionError(ValueError):
@@ -129,6 +132,12 @@ def _parse(doc: object, errors: Violations) -> list[Shape]:
     shapes = []
     first_index: dict[str, int] = {}
     for index, raw in enumerate(raw_shapes):
+        if len(errors) >= _MAX_VIOLATIONS:
+            # Enough to act on; listing millions (16 MB of empty shapes) would cost memory.
+            errors.append(
+                ("definition.shapes", f"not checked from shapes[{index}] on: too many violations")
+            )
+            break
         shape = _parse_shape(raw, index, first_index, errors)
         if shape is not None:
             shapes.append(shape)
@@ -158,6 +167,8 @@ def _parse_shape(
     name = raw.get("name", "")
     if not isinstance(name, str) or len(name) > _MAX_NAME_LENGTH:
         errors.append((f"{path}.name", f"must be a string of up to {_MAX_NAME_LENGTH} characters"))
+    elif why := unprintable(name):
+        errors.append((f"{path}.name", why))
 
     type_name = raw.get("type")
     shape_type = SHAPE_TYPES.get(type_name) if isinstance(type_name, str) else None
@@ -165,7 +176,7 @@ def _parse_shape(
         errors.append((f"{path}.type", "is required"))
     elif shape_type is None:
         expected = ", ".join(sorted(SHAPE_TYPES))
-        errors.append((f"{path}.type", f"unknown shape type {type_name!r}; one of: {expected}"))
+        errors.append((f"{path}.type", f"unknown shape type {echo(type_name)}; one of: {expected}"))
     if index == 0 and type_name != "trigger":
         errors.append((f"{path}.type", "the first shape must be the trigger"))
     elif index > 0 and type_name == "trigger":

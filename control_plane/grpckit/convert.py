@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 
 from google.protobuf import struct_pb2, timestamp_pb2
-from google.protobuf.json_format import MessageToDict
 
 from boomerang.v1 import resources_pb2 as r
+from control_plane.domain.errors import Violations
 from control_plane.domain.flows import VersionView
 from control_plane.domain.quotas import Quotas
 from control_plane.store import models as m
@@ -43,20 +44,56 @@ def from_ts(value: timestamp_pb2.Timestamp) -> dt.datetime:
     return value.ToDatetime()  # naive UTC, as stored
 
 
-def struct_to_dict(value: struct_pb2.Struct) -> dict:
-    """A Struct as plain JSON. Struct stores every number as a double, so integral values come
-    back as ints: `"status": 200` must stay 200, not 200.0."""
-    return _ints(MessageToDict(value))
+#: JSON nesting a Struct may have: an object or array counts one level. Requests cannot nest
+#: much deeper anyway (protobuf's decoder stops at 100 message levels, about 33 JSON levels, see
+#: grpckit/decode.py), but a response wraps the Struct in more messages than the request did, so
+#: a definition at the decoder's limit could be stored and then never read back.
+MAX_STRUCT_DEPTH = 24
 
 
-def _ints(value):
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
+def struct_to_dict(value: struct_pb2.Struct, field: str = "definition") -> dict:
+    """A Struct as plain JSON, or INVALID_DEFINITION naming each path that JSON cannot hold.
+
+    Struct stores every number as a double, so integral values come back as ints: `"status":
+    200` must stay 200, not 200.0. NaN and ±Infinity have no JSON form (json_format raises
+    ValueError on them), and are refused here with their path rather than failing later.
+    """
+    v = Violations()
+    out = _struct(value, field, 1, v)
+    v.raise_if_any("INVALID_DEFINITION")
+    return out
+
+
+def _struct(value: struct_pb2.Struct, path: str, depth: int, v: Violations) -> dict:
+    if depth > MAX_STRUCT_DEPTH:
+        v.add(path, f"nests deeper than {MAX_STRUCT_DEPTH} levels")
+        return {}
+    return {k: _value(item, f"{path}.{k}", depth, v) for k, item in value.fields.items()}
+
+
+def _value(value: struct_pb2.Value, path: str, depth: int, v: Violations):
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return _struct(value.struct_value, path, depth + 1, v)
+    if kind == "list_value":
+        if depth + 1 > MAX_STRUCT_DEPTH:
+            v.add(path, f"nests deeper than {MAX_STRUCT_DEPTH} levels")
+            return []
+        return [
+            _value(item, f"{path}[{i}]", depth + 1, v)
+            for i, item in enumerate(value.list_value.values)
+        ]
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            v.add(path, "must be a finite number (JSON has no NaN or Infinity)")
+            return 0
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None  # null_value, or no kind set: JSON null, as json_format reads it
 
 
 def company(row: m.Company) -> r.Company:

@@ -25,6 +25,7 @@ from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import runner_service_pb2 as rs
 from control_plane.domain import quotas
 from control_plane.domain.ids import new_id
+from control_plane.domain.validation import is_id
 from control_plane.engine import (
     CallbackResponse,
     RunInput,
@@ -132,6 +133,8 @@ class RunDriver:
     async def _start(self, run: ActiveRun, start: rs.RunStart) -> None:
         if self.draining:
             return _refuse(run, r.RUN_REASON_RUNNER_DRAINING, "the runner is shutting down")
+        if why := _malformed(start):
+            return _refuse(run, r.RUN_REASON_VERSION_NOT_FOUND, why)
         try:
             version = self.versions.get(start.version_id) or await self.rt.db(
                 lambda: self.versions.load(start.version_id)
@@ -500,6 +503,16 @@ class RunDriver:
         finally:
             self.runs.discard(run)
             self._leave(company, LANE_TAIL)
+
+
+def _malformed(start: rs.RunStart) -> str:
+    """Why a start names no run that can be recorded ("" if it can). Its ids are stored with the
+    run as sent; PostgreSQL refuses NUL and over-long ids, and that would fail the commit."""
+    for name in ("callback_id", "environment_id"):
+        value = getattr(start, name)
+        if value and not is_id(value):
+            return f"{name} is not an id"
+    return ""
 
 
 def _refuse(run: ActiveRun, reason: int, text: str) -> None:

@@ -8,6 +8,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from control_plane.domain.validation import is_id
 from control_plane.engine import Definition, load_definition
 from control_plane.store.models import Flow, FlowVersion
 
@@ -45,6 +46,8 @@ class VersionCache:
         database thread; the cache itself is only changed here and read on the loop, and an
         OrderedDict's single operations are atomic under the GIL.
         """
+        if not is_id(version_id):
+            return None  # not an id at all (NUL, a megabyte): not worth a query
         row = (
             FlowVersion.select(FlowVersion, Flow)
             .join(Flow)

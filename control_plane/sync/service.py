@@ -10,6 +10,7 @@ import grpc
 from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
 from control_plane.domain.errors import DomainError
+from control_plane.domain.validation import unprintable
 from control_plane.grpckit import convert
 from control_plane.grpckit.servicer import Runtime, Servicer
 from control_plane.grpckit.status import to_status
@@ -28,8 +29,27 @@ HELLO_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 10.0
 
 
+# The EdgeState columns' sizes (store/models.py).
+MAX_EDGE_ID_CHARS = 128
+MAX_EPOCH_CHARS = 32
+
+
 def _violation(message: str) -> DomainError:
     return DomainError("invalid_argument", "PROTOCOL_VIOLATION", message)
+
+
+def _check_position(field: str, epoch: str, revision: int) -> None:
+    """What an edge says it has is stored as given (edges.record): it must fit the columns."""
+    if len(epoch) > MAX_EPOCH_CHARS or unprintable(epoch):
+        raise _violation(f"{field}.epoch must be at most {MAX_EPOCH_CHARS} printable characters")
+    if revision < 0:
+        raise _violation(f"{field}.revision must not be negative")
+
+
+def _check_hello(hello: sync.SyncHello) -> None:
+    if len(hello.edge_id) > MAX_EDGE_ID_CHARS or unprintable(hello.edge_id):
+        raise _violation(f"hello.edge_id must be at most {MAX_EDGE_ID_CHARS} printable characters")
+    _check_position("hello", hello.epoch, hello.revision)
 
 
 class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
@@ -66,6 +86,10 @@ class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
                 to_status(_violation("the first message must be a hello with an edge_id"))
             )
         hello = first.hello
+        try:
+            _check_hello(hello)
+        except DomainError as err:
+            await context.abort_with_status(to_status(err))
         stream = _EdgeStream(self.rt, self.feed, context, hello.edge_id)
         try:
             await stream.run(requests, hello.epoch, hello.revision)
@@ -143,6 +167,7 @@ class _EdgeStream:
         async for request in requests:
             if not request.HasField("ack"):
                 raise _violation("after hello, an edge sends only acks")
+            _check_position("ack", request.ack.epoch, request.ack.revision)
             self.unacked = max(0, self.unacked - 1)
             self.ack_event.set()
             ack = (request.ack.epoch, request.ack.revision)

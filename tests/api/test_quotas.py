@@ -315,3 +315,12 @@ async def test_a_deploy_is_refused_when_every_kept_version_is_needed(plane):
     # Deploying a version that exists adds none.
     await _deploy(s, md, flow, number=1, env=env)
     assert await _numbers(s, md, flow) == [2, 1]
+
+
+def test_no_quota_admits_a_definition_that_cannot_be_read_back():
+    from control_plane.domain import quotas
+    from control_plane.grpckit.convert import MAX_STRUCT_DEPTH
+
+    assert quotas.MAXIMUMS["definition_depth"] == MAX_STRUCT_DEPTH
+    assert quotas.Quotas().definition_depth <= MAX_STRUCT_DEPTH
+    assert quotas.MAXIMUMS["definition_bytes"] < 4 << 20  # a default client's receive limit
