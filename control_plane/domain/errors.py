@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 #: How much of a caller's own input an error may quote back (docs/errors.md).
 MAX_ECHO_CHARS = 100
@@ -26,6 +26,7 @@ class DomainError(Exception):
     reason: str  # an ErrorReason value name without the ERROR_REASON_ prefix
     message: str
     violations: list[tuple[str, str]] = field(default_factory=list)
+    _: KW_ONLY
     #: ErrorInfo metadata, e.g. a quota's name and limit.
     metadata: dict[str, str] = field(default_factory=dict)
     omitted: int = 0  # further violations found but not kept (Violations.MAX_KEPT)
@@ -42,7 +43,9 @@ def invalid(
     more = len(violations) + omitted - 3
     if more > 0:
         text += f"; and {more} more"
-    return DomainError("invalid_argument", reason, f"invalid request: {text}", violations, omitted)
+    return DomainError(
+        "invalid_argument", reason, f"invalid request: {text}", violations, omitted=omitted
+    )
 
 
 def not_found(what: str, reason: str) -> DomainError:
