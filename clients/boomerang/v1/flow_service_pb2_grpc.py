@@ -116,8 +116,10 @@ class FlowServiceServicer:
     """
 
     def CreateFlow(self, request, context):
-        """Creates a flow with draft version 1 (an empty definition unless one is given).
+        """Creates a flow with draft version 1: the default definition (a lone trigger) when
+        `definition` is absent; a definition given empty (`{}`) is INVALID_DEFINITION.
         INVALID_ARGUMENT: empty name, invalid definition. NOT_FOUND: company.
+        RESOURCE_EXHAUSTED (QUOTA_EXCEEDED): flows, definition_bytes or definition_depth.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
