@@ -81,7 +81,7 @@ class CallbackServiceServicer:
     def CreateCallback(self, request, context):
         """Creates a callback with a fresh id and signature. content_type defaults to
         "application/json", timeout_ms to 30000. INVALID_ARGUMENT: bad content type or timeout.
-        NOT_FOUND: flow.
+        NOT_FOUND: flow. RESOURCE_EXHAUSTED (QUOTA_EXCEEDED): the company's `callbacks` quota.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

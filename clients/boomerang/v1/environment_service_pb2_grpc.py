@@ -66,6 +66,7 @@ class EnvironmentServiceServicer:
     def CreateEnvironment(self, request, context):
         """Creates a VE. INVALID_ARGUMENT: empty name, bad url_prefix (same syntax as a slug).
         NOT_FOUND: company. ALREADY_EXISTS: url_prefix taken in this company.
+        RESOURCE_EXHAUSTED (QUOTA_EXCEEDED): the company's `environments` quota.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

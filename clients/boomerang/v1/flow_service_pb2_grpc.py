@@ -159,7 +159,7 @@ class FlowServiceServicer:
         (ERROR_REASON_INVALID_DEFINITION): unknown shape type, bad expression, ...; the field
         violation names the path, e.g. `definition.shapes[1].expression`. NOT_FOUND: no such flow.
         FAILED_PRECONDITION (ERROR_REASON_VERSION_IMMUTABLE): `number` names a version that is no
-        longer the draft.
+        longer the draft. RESOURCE_EXHAUSTED (QUOTA_EXCEEDED): definition_bytes or definition_depth.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,7 +183,9 @@ class FlowServiceServicer:
         """Deploys a version (the draft by default) to the default environment or a VE; the new
         deployment is enabled unless `disabled` is set.
         NOT_FOUND: flow, version or environment. FAILED_PRECONDITION (ERROR_REASON_ALREADY_DEPLOYED):
-        that version is already deployed there.
+        that version is already deployed there. Deploying the draft adds a version: past the
+        `versions_kept` quota the oldest versions deployed nowhere (and needed by no unfinished run)
+        are removed; RESOURCE_EXHAUSTED (QUOTA_EXCEEDED) when none can be.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
