@@ -26,7 +26,6 @@ def admin_key() -> str:
     """The installation-wide key for this checkout, made once and kept readable only by you."""
     path = STATE / "admin-key"
     if not path.exists():
-        STATE.mkdir(mode=0o700, exist_ok=True)  # the database and the secret key live here too
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write("bmk_" + secrets.token_urlsafe(32))
@@ -34,6 +33,8 @@ def admin_key() -> str:
 
 
 def main() -> int:
+    STATE.mkdir(mode=0o700, exist_ok=True)
+    STATE.chmod(0o700)  # this checkout's own directory: private even if an older run made it 0755
     key = admin_key()
     stack = LocalStack(
         state_dir=STATE,
