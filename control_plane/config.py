@@ -152,6 +152,10 @@ class Settings:
             raise ValueError("BOOMERANG_TLS_CERT and BOOMERANG_TLS_KEY go together: set both")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("BOOMERANG_TLS_CLIENT_CA needs BOOMERANG_TLS_CERT and _KEY")
+        for name in ("tls_cert", "tls_key", "tls_client_ca"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ValueError(f"BOOMERANG_{name.upper()}: no such file {path!r}")
 
 
 def _budgets(env) -> Budgets:

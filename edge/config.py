@@ -92,6 +92,10 @@ class EdgeSettings:
             raise ValueError(
                 "BOOMERANG_TLS_CLIENT_CERT and BOOMERANG_TLS_CLIENT_KEY go together: set both"
             )
+        for name in ("tls_ca", "tls_client_cert", "tls_client_key"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"BOOMERANG_{name.upper()}: no such file {str(path)!r}")
 
     @property
     def lkg_path(self) -> Path:
@@ -145,8 +149,16 @@ def stored_edge_id(state_dir: Path) -> str:
 def private_state_dir(state_dir: Path) -> None:
     """The state dir holds what the edge knows (signature digests, routes): 0700 when the edge
     creates it. An existing directory is left as the operator made it."""
-    # makedirs gives the mode to every directory it creates, parents included.
-    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    # Not os.makedirs: it gives the mode to the last directory only, the parents get the umask's.
+    missing = []
+    while not state_dir.exists():
+        missing.append(state_dir)
+        state_dir = state_dir.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -188,3 +188,21 @@ def test_a_callback_runs_end_to_end_over_mutual_tls(tmp_path, certs):
             list(c.list_companies())  # a generator: consume it
     finally:
         stack.stop()
+
+
+def test_tls_settings_are_checked_at_start(tmp_path, certs):
+    from edge.config import EdgeSettings
+
+    with pytest.raises(ValueError, match="go together"):
+        Settings(tls_cert=str(certs.server_cert))
+    with pytest.raises(ValueError, match="needs BOOMERANG_TLS_CERT"):
+        Settings(tls_client_ca=str(certs.ca))
+    with pytest.raises(ValueError, match="BOOMERANG_TLS_KEY: no such file"):
+        Settings(tls_cert=str(certs.server_cert), tls_key=str(tmp_path / "missing.key"))
+    env = {"BOOMERANG_API_KEY": "k", "EDGE_STATE_DIR": str(tmp_path / "edge")}
+    with pytest.raises(ValueError, match="go together"):
+        EdgeSettings.from_env({**env, "BOOMERANG_TLS_CLIENT_CERT": str(certs.client_cert)})
+    with pytest.raises(ValueError, match="BOOMERANG_TLS_CA: no such file"):
+        EdgeSettings.from_env({**env, "BOOMERANG_TLS_CA": str(tmp_path / "nope.pem")})
+    assert EdgeSettings.from_env({**env, "BOOMERANG_TLS_CA": str(certs.ca)}).tls
+    assert not EdgeSettings.from_env(env).tls
