@@ -19,7 +19,7 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> None:
-    """Creates `path` (and missing parents) 0700, or warns if an existing one is open to others."""
+    """Creates `path` and its missing parents 0700, or warns if it exists open to others."""
     if path.is_dir():
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
@@ -31,9 +31,16 @@ def private_dir(path: Path) -> None:
                 path,
             )
         return
-    # makedirs applies the mode to every directory it creates (minus the umask, which only
-    # removes bits): none of them is ever more open than 0700.
-    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    # Not os.makedirs: it gives the mode to the last directory only, the parents get the umask's.
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)  # the umask can only remove bits
+        except FileExistsError:
+            pass
 
 
 def tighten(path: Path) -> None:
