@@ -222,3 +222,33 @@ def test_serve_refuses_to_start_with_a_key_that_cannot_open_the_signatures(db, d
     assert done.returncode == 2
     assert "cannot open the stored callback signatures" in done.stderr
     assert OTHER_KEY not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_rotate_secret_key_command_reseals_with_the_new_key(db, db_url):
+    import os
+    import subprocess
+    import sys
+
+    from control_plane.domain.callbacks import Settings
+    from control_plane.domain.tenancy import Principal
+
+    company = models.Company.create(id=new_id(), slug="acme", name="A", created_at=utcnow())
+    flow = models.Flow.create(
+        id=new_id(), company=company, name="f", draft_number=1, created_at=utcnow()
+    )
+    cb = callbacks.create_callback(Principal("k", None), flow.id, Settings())
+    signature = cb.signature
+    db.close()
+    env = {**os.environ, "DATABASE_URL": db_url, "BOOMERANG_SECRET_KEY": OTHER_KEY}
+    command = [sys.executable, "-m", "control_plane", "rotate-secret-key"]
+    without_old = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert without_old.returncode == 2  # the old key is needed to open what it sealed
+    env["BOOMERANG_SECRET_KEY_PREVIOUS"] = SECRET_KEY
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "re-sealed 1 callback signature(s)" in done.stdout
+
+    secrets.install(SecretBox(decode_key(OTHER_KEY)))  # the new key alone now opens it
+    db.connect(reuse_if_open=True)
+    assert models.Callback.get_by_id(cb.id).signature == signature
