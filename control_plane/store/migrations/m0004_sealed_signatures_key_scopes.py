@@ -42,12 +42,13 @@ def apply(db: peewee.Database) -> None:
     if sqlite:
         db.execute_sql("PRAGMA secure_delete = ON")
     with db.bind_ctx([_Callback]):
-        rows = list(_Callback.select(_Callback.id, _Callback.signature))
+        # Plain tuples: a few hundred bytes per callback, even for large installations.
+        rows = list(_Callback.select(_Callback.id, _Callback.signature).tuples())
         # Only needed when there is something to seal: a new database migrates without a key.
         box = secrets.box() if rows else None
-        for row in rows:
-            sealed = box.seal(row.signature, _aad(row.id))
-            _Callback.update(signature_sealed=sealed).where(_Callback.id == row.id).execute()
+        for callback_id, signature in rows:
+            sealed = box.seal(signature, _aad(callback_id))
+            _Callback.update(signature_sealed=sealed).where(_Callback.id == callback_id).execute()
     migrate(migrator.drop_column("callback", "signature"))
     if sqlite:
         db.execute_sql("PRAGMA secure_delete = OFF")
