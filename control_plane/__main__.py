@@ -6,6 +6,9 @@ migrate  applies pending migrations and exits.
 create-admin-key
          makes a new installation-wide key and prints it: the way back in for an operator with
          access to the database after every admin key was revoked or lost.
+rotate-secret-key
+         re-seals every callback signature with BOOMERANG_SECRET_KEY, opening the old ones with
+         BOOMERANG_SECRET_KEY_PREVIOUS (docs/security.md, "Rotating the secret key").
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ import os
 import socket
 import sys
 
+from control_plane import secrets
 from control_plane.config import Settings
 from control_plane.domain.api_keys import create_admin_key, ensure_admin_key
+from control_plane.domain.callbacks import check_secret_key, reseal_signatures
 from control_plane.store.db import open_database
 from control_plane.store.migrate import migrate, pending
 
 
 def _prepare(settings: Settings, run_migrations: bool) -> int:
     db = open_database(settings.database_url)
+    if run_migrations or settings.role != "runner":
+        secrets.configure(settings)  # migrations seal old signatures with it
     with db.connection_context():
         if run_migrations:
             for name in migrate():
@@ -39,10 +46,24 @@ def _prepare(settings: Settings, run_migrations: bool) -> int:
             )
             return 2
         if settings.role != "runner":
+            problem = check_secret_key()
+            if problem:
+                print(f"error: {problem}", file=sys.stderr)
+                return 2
             _, secret = ensure_admin_key(settings.admin_key)
             if secret:
                 # Printed once, on first start; only its digest is stored.
                 print(f"generated installation-wide API key (shown once): {secret}", flush=True)
+    return 0
+
+
+def _rotate(settings: Settings) -> int:
+    code = _prepare(settings, run_migrations=False)
+    if code:
+        return code
+    with open_database(settings.database_url).connection_context():
+        count = reseal_signatures()
+    print(f"re-sealed {count} callback signature(s) with the current key", flush=True)
     return 0
 
 
@@ -56,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     sub.add_parser("migrate", help="apply pending migrations and exit")
     sub.add_parser("create-admin-key", help="create and print a new installation-wide key")
+    sub.add_parser(
+        "rotate-secret-key", help="re-seal callback signatures with BOOMERANG_SECRET_KEY"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -68,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         with open_database(settings.database_url).connection_context():
             print(create_admin_key("created by create-admin-key"))
         return 0
+    if args.command == "rotate-secret-key":
+        return _rotate(settings)
     if args.role:
         settings = dataclasses.replace(settings, role=args.role)
     code = _prepare(settings, run_migrations=args.migrate)

@@ -71,6 +71,25 @@ class Settings:
     #: _VARIABLES_BYTES, _CALLBACK_BYTES (at most 8 MiB: below the run stream's message limit),
     #: _SHAPE_LOG.
     budgets: Budgets = field(default_factory=Budgets)
+    # Security (docs/security.md).
+    #: Key that seals callback signatures at rest: base64 of 32 bytes (`openssl rand -base64
+    #: 32`). Empty: a key file made once in the state dir. Replicas sharing a database must all
+    #: have the same key. (BOOMERANG_SECRET_KEY)
+    secret_key: str = field(default="", repr=False)  # never in a log line
+    #: Keys sealed with before a rotation, comma-separated, still accepted for opening until
+    #: `python -m control_plane rotate-secret-key` has re-sealed everything.
+    #: (BOOMERANG_SECRET_KEY_PREVIOUS)
+    secret_key_previous: str = field(default="", repr=False)
+    #: Directory for the generated key file. Default: the SQLite database's directory, or
+    #: `.boomerang` with PostgreSQL. (BOOMERANG_STATE_DIR)
+    state_dir: str = ""
+    #: PEM certificate chain and private key: every gRPC listener serves TLS when both are set.
+    #: (BOOMERANG_TLS_CERT, BOOMERANG_TLS_KEY)
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: PEM CA certificates that sign client certificates: with it, clients must present one
+    #: (mutual TLS). Needs BOOMERANG_TLS_CERT. (BOOMERANG_TLS_CLIENT_CA)
+    tls_client_ca: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -99,6 +118,12 @@ class Settings:
             ),
             run_retention_s=float(env.get("BOOMERANG_RUN_RETENTION_S", d.run_retention_s)),
             budgets=_budgets(env),
+            secret_key=env.get("BOOMERANG_SECRET_KEY", d.secret_key),
+            secret_key_previous=env.get("BOOMERANG_SECRET_KEY_PREVIOUS", d.secret_key_previous),
+            state_dir=env.get("BOOMERANG_STATE_DIR", d.state_dir),
+            tls_cert=env.get("BOOMERANG_TLS_CERT", d.tls_cert),
+            tls_key=env.get("BOOMERANG_TLS_KEY", d.tls_key),
+            tls_client_ca=env.get("BOOMERANG_TLS_CLIENT_CA", d.tls_client_ca),
         )
 
     def __post_init__(self) -> None:
@@ -120,6 +145,17 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"BOOMERANG_{name.upper()} must be >= 1")
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("BOOMERANG_TLS_CERT and BOOMERANG_TLS_KEY go together: set both")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("BOOMERANG_TLS_CLIENT_CA needs BOOMERANG_TLS_CERT and _KEY")
+        for name in ("tls_cert", "tls_key", "tls_client_ca"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ValueError(f"BOOMERANG_{name.upper()}: no such file {path!r}")
 
 
 def _budgets(env) -> Budgets:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -29,6 +30,7 @@ from boomerang.v1 import (
     runner_service_pb2,
     runner_service_pb2_grpc,
 )
+from control_plane import secrets
 from control_plane.api.api_keys import ApiKeyServicer
 from control_plane.api.callbacks import CallbackServicer
 from control_plane.api.companies import CompanyServicer, EnvironmentServicer
@@ -65,6 +67,19 @@ SERVER_OPTIONS = [
 ]
 
 
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS for the listener when a certificate is configured; with a client CA, mutual TLS:
+    a client without a certificate that CA signed cannot connect (docs/security.md)."""
+    if not settings.tls_cert:
+        return None
+    client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
 def _name(module, service: str) -> str:
     return module.DESCRIPTOR.services_by_name[service].full_name
 
@@ -85,6 +100,8 @@ class ControlPlane:
         self.driver = RunDriver(self.runtime, self.journal, self.runner_id)
         self.retention = RunRetention(self.runtime)
         self.runs_role = settings.role in ("all", "runner")
+        if self.settings.role != "runner":  # runners never see signatures
+            secrets.configure(settings)
         self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[DecodeErrors()])
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -126,10 +143,15 @@ class ControlPlane:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        self.port = self.server.add_insecure_port(self.settings.listen)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(self.settings.listen)
+        else:
+            self.port = self.server.add_secure_port(self.settings.listen, credentials)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {self.settings.listen}")
         await self.server.start()
+        self.runtime.sessions.start(self.runtime.db)
         if self.settings.role in ("all", "control"):
             self.feed.start(self.runtime)
         if self.runs_role:
@@ -150,6 +172,7 @@ class ControlPlane:
             await self.retention.stop()
             await self.journal.stop()
         await self.server.stop(grace)
+        await self.runtime.sessions.stop()
         await self.feed.stop()
         self.executor.shutdown(wait=True)
 

@@ -18,7 +18,7 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, json, raw
 
-from edge import callbacks, lkg
+from edge import callbacks, channels, lkg
 from edge.access_log import AccessLog
 from edge.cache import CallbackCache
 from edge.config import EdgeSettings
@@ -191,8 +191,9 @@ async def _open(app: EdgeApp) -> None:
             loaded.state.revision,
         )
 
-    ctx.control_plane_channel = grpc.aio.insecure_channel(
-        settings.control_plane_target, options=CHANNEL_OPTIONS
+    tls = channels.credentials(settings)
+    ctx.control_plane_channel = channels.open_channel(
+        settings.control_plane_target, CHANNEL_OPTIONS, tls
     )
     ctx.sync = SyncClient(
         ctx.control_plane_channel,
@@ -204,7 +205,10 @@ async def _open(app: EdgeApp) -> None:
     ctx.sync_task = asyncio.create_task(ctx.sync.run(), name=SYNC_TASK)
 
     ctx.runners = RunnerPool.connect(
-        settings.runner_targets, api_key=settings.api_key, channel_options=CHANNEL_OPTIONS
+        settings.runner_targets,
+        api_key=settings.api_key,
+        channel_options=CHANNEL_OPTIONS,
+        credentials=tls,
     )
     ctx.runflow_task = asyncio.create_task(ctx.runners.keep_connected(), name=RUNFLOW_TASK)
     ctx.access_log_task = asyncio.create_task(ctx.access_log.run(), name="edge-access-log")

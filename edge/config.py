@@ -22,8 +22,9 @@ MAX_BODY_BYTES_LIMIT = 8 << 20
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    #: API key sent as `authorization: Bearer <key>` on both control-plane streams; it must be an
-    #: installation-wide key. Required. (BOOMERANG_API_KEY)
+    #: API key sent as `authorization: Bearer <key>` on both control-plane streams: an EDGE-scoped
+    #: key (`boomerang keys create --scope edge`), which can sync and run flows and nothing
+    #: else; an installation-wide FULL key works too. Required. (BOOMERANG_API_KEY)
     api_key: str
     #: Stable id this edge reports in SyncCallbacks (shown by ListEdges). (EDGE_ID, default: a
     #: random id generated on first start and kept in `<state_dir>/edge_id`)
@@ -48,10 +49,21 @@ class EdgeSettings:
     #: `not_ready`) once the cache has not been confirmed by the control plane for this many
     #: seconds. (EDGE_STALENESS_LIMIT_S, default 0)
     staleness_limit_s: float = 0.0
+    #: PEM CA certificates to trust for the control plane and runners: with it (or a client
+    #: certificate) the edge connects over TLS. (BOOMERANG_TLS_CA)
+    tls_ca: Path | None = None
+    #: PEM client certificate chain and key, for control planes that require mutual TLS.
+    #: (BOOMERANG_TLS_CLIENT_CERT, BOOMERANG_TLS_CLIENT_KEY)
+    tls_client_cert: Path | None = None
+    tls_client_key: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_ca is not None or self.tls_client_cert is not None
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ValueError("BOOMERANG_API_KEY is required (an installation-wide API key)")
+            raise ValueError("BOOMERANG_API_KEY is required (an EDGE-scoped API key)")
         if not self.edge_id:
             raise ValueError("EDGE_ID must not be empty")
         if not self.runner_targets or not all(self.runner_targets):
@@ -76,6 +88,14 @@ class EdgeSettings:
             )
         if self.staleness_limit_s < 0:
             raise ValueError("EDGE_STALENESS_LIMIT_S must be >= 0")
+        if (self.tls_client_cert is None) != (self.tls_client_key is None):
+            raise ValueError(
+                "BOOMERANG_TLS_CLIENT_CERT and BOOMERANG_TLS_CLIENT_KEY go together: set both"
+            )
+        for name in ("tls_ca", "tls_client_cert", "tls_client_key"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"BOOMERANG_{name.upper()}: no such file {str(path)!r}")
 
     @property
     def lkg_path(self) -> Path:
@@ -88,7 +108,7 @@ class EdgeSettings:
         env = os.environ if env is None else env
         api_key = env.get("BOOMERANG_API_KEY", "")
         if not api_key:
-            raise ValueError("BOOMERANG_API_KEY is required (an installation-wide API key)")
+            raise ValueError("BOOMERANG_API_KEY is required (an EDGE-scoped API key)")
         state_dir = Path(env.get("EDGE_STATE_DIR", ".boomerang/edge"))
         control_plane = env.get("BOOMERANG_CONTROL_PLANE", "127.0.0.1:50051")
         return cls(
@@ -101,6 +121,9 @@ class EdgeSettings:
             state_dir=state_dir,
             max_body_bytes=_number(env, "EDGE_MAX_BODY_BYTES", 1024 * 1024, int),
             staleness_limit_s=_number(env, "EDGE_STALENESS_LIMIT_S", 0.0, float),
+            tls_ca=_path(env, "BOOMERANG_TLS_CA"),
+            tls_client_cert=_path(env, "BOOMERANG_TLS_CLIENT_CERT"),
+            tls_client_key=_path(env, "BOOMERANG_TLS_CLIENT_KEY"),
         )
 
 
@@ -114,11 +137,33 @@ def stored_edge_id(state_dir: Path) -> str:
     if existing:
         return existing
     edge_id = f"edge-{secrets.token_hex(8)}"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_state_dir(state_dir)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(edge_id + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(edge_id + "\n")
     os.replace(tmp, path)
     return edge_id
+
+
+def private_state_dir(state_dir: Path) -> None:
+    """The state dir holds what the edge knows (signature digests, routes): 0700 when the edge
+    creates it. An existing directory is left as the operator made it."""
+    # Not os.makedirs: it gives the mode to the last directory only, the parents get the umask's.
+    missing = []
+    while not state_dir.exists():
+        missing.append(state_dir)
+        state_dir = state_dir.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "")
+    return Path(raw) if raw else None
 
 
 def _addresses(raw: str) -> tuple[str, ...]:

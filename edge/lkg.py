@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 
 from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
 from edge.cache import EMPTY, CacheState, SyncProtocolError, apply
+from edge.config import private_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ class LoadedState:
 
 def save(path: Path, state: CacheState) -> None:
     data = state.to_proto().SerializeToString()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_state_dir(path.parent)
+    # mkstemp creates the file 0600, and os.replace keeps that mode: only this user reads it.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

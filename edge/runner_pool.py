@@ -24,6 +24,7 @@ import grpc
 
 from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
+from edge.channels import open_channel
 from edge.runflow_client import Run, RunFlowClient, RunnerUnavailable, RunResult
 
 #: How long a request waits for a runner to take runs before answering 503.
@@ -53,10 +54,16 @@ class RunnerPool:
 
     @classmethod
     def connect(
-        cls, targets: Sequence[str], *, api_key: str, channel_options: Sequence[tuple[str, int]]
+        cls,
+        targets: Sequence[str],
+        *,
+        api_key: str,
+        channel_options: Sequence[tuple[str, int]],
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> RunnerPool:
-        """A pool with one channel per runner address; `keep_connected` opens the streams."""
-        channels = [grpc.aio.insecure_channel(t, options=channel_options) for t in targets]
+        """A pool with one channel per runner address (TLS with `credentials`);
+        `keep_connected` opens the streams."""
+        channels = [open_channel(t, channel_options, credentials) for t in targets]
         clients = [
             RunFlowClient(channel, api_key=api_key, name=target)
             for target, channel in zip(targets, channels, strict=True)

@@ -1,6 +1,8 @@
 """`make run`: the control plane and the edge on SQLite, with a demo callback to try.
 
-State lives in .boomerang/ (database, the admin key, the edge's last-known-good copy). Ports:
+State lives in .boomerang/ (database, the admin key, the key that seals callback signatures,
+the edge's last-known-good copy), readable by you only. The edge gets an EDGE-scoped key of its
+own, made at start (docs/security.md). Ports:
 BOOMERANG_PORT (gRPC, default 50051) and EDGE_PORT (HTTP, default 8080). Ctrl-C stops both.
 """
 
@@ -26,7 +28,6 @@ def admin_key() -> str:
     """The installation-wide key for this checkout, made once and kept readable only by you."""
     path = STATE / "admin-key"
     if not path.exists():
-        STATE.mkdir(exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write("bmk_" + secrets.token_urlsafe(32))
@@ -99,6 +100,8 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 2
+    STATE.mkdir(mode=0o700, exist_ok=True)
+    STATE.chmod(0o700)  # this checkout's own directory: private even if an older run made it 0755
     key = admin_key()
     stack = LocalStack(
         state_dir=STATE,

@@ -9,6 +9,7 @@ BOOMERANG_REQUIRE_POSTGRES=1, where they fail: CI must prove both backends.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ import peewee
 import pytest
 from playhouse.db_url import parse
 
+from control_plane import secrets
 from control_plane.config import Settings
 from control_plane.domain.api_keys import ensure_admin_key
+from control_plane.secrets.box import SecretBox, decode_key
 from control_plane.store import models
 from control_plane.store.db import database, open_database
 from control_plane.store.migrate import SchemaMigration, migrate
@@ -31,6 +34,8 @@ REQUIRE_POSTGRES = (
     os.environ.get("CI") == "true" or os.environ.get("BOOMERANG_REQUIRE_POSTGRES") == "1"
 )
 ADMIN_KEY = "bmk_test-admin-key-0123456789abcdefghijklmnopqrstu"
+# Seals callback signatures in tests (base64 of 32 bytes; control_plane/secrets).
+SECRET_KEY = base64.b64encode(b"boomerang-tests-secret-key-32byt").decode()
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -72,6 +77,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 def fresh_schema(url: str) -> peewee.Database:
     """Opens `url` with an empty schema, migrated from zero: every test starts clean."""
     db = open_database(url)
+    secrets.install(SecretBox(decode_key(SECRET_KEY)))
     with db.connection_context():
         db.drop_tables([*models.ALL_MODELS, SchemaMigration], cascade=not url.startswith("sqlite"))
         migrate()
@@ -120,6 +126,7 @@ async def plane(db_url) -> AsyncIterator[Plane]:
         listen="127.0.0.1:0",
         public_base_url="http://edge.test",
         feed_poll_s=0.05,
+        secret_key=SECRET_KEY,
     )
     cp = ControlPlane(settings)
     port = await cp.start()

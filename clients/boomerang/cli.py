@@ -22,6 +22,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from boomerang.sdk import BoomerangError, Client
+from boomerang.sdk.channel import tls_credentials
 from boomerang.sdk.structs import message_dict
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -36,6 +37,7 @@ QUOTA_NAMES = (
     "definition_depth",
     "runs_in_flight",
 )
+KEY_SCOPES = ("full", "edge", "runner")
 
 Handler = Callable[[Client, argparse.Namespace], Any]
 
@@ -315,10 +317,16 @@ def _keys(cmd: Commands) -> None:
         v,
         "create",
         "create a key; its secret is shown once",
-        lambda c, a: c.create_api_key(a.name, a.company),
+        lambda c, a: c.create_api_key(a.name, a.company, a.scope),
     )
     p.add_argument("--name", required=True)
     p.add_argument("--company", default="", help="company slug (default: installation-wide)")
+    p.add_argument(
+        "--scope",
+        choices=KEY_SCOPES,
+        default="full",
+        help="full (default); edge: for an edge (sync and run flows only); runner: run flows only",
+    )
     p = cmd.verb(v, "list", "list keys", lambda c, a: c.list_api_keys(a.company))
     p.add_argument("--company", default="", help="only this company's keys")
     cmd.verb(v, "revoke", "revoke a key", lambda c, a: c.revoke_api_key(a.id)).add_argument("id")
@@ -364,7 +372,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="API key (env BOOMERANG_API_KEY)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
-    parser.add_argument("--tls", action="store_true", help="connect over TLS")
+    parser.add_argument(
+        "--tls", action="store_true", help="connect over TLS (system roots unless --tls-ca)"
+    )
+    parser.add_argument(
+        "--tls-ca",
+        default=os.environ.get("BOOMERANG_TLS_CA") or None,
+        metavar="PEM",
+        help="CA certificates to trust; implies TLS (env BOOMERANG_TLS_CA)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=os.environ.get("BOOMERANG_TLS_CLIENT_CERT") or None,
+        metavar="PEM",
+        help="client certificate for mutual TLS (env BOOMERANG_TLS_CLIENT_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=os.environ.get("BOOMERANG_TLS_CLIENT_KEY") or None,
+        metavar="PEM",
+        help="the client certificate's key (env BOOMERANG_TLS_CLIENT_KEY)",
+    )
     cmd = Commands(parser)
     for add in (_companies, _quotas, _environments, _flows, _callbacks, _keys, _runs, _edges):
         add(cmd)
@@ -389,10 +417,27 @@ def error_lines(err: BoomerangError) -> list[str]:
     ]
 
 
+def _credentials(args: argparse.Namespace):
+    """TLS credentials from --tls-ca/--tls-cert/--tls-key, or None (plaintext, or --tls)."""
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    try:
+        return tls_credentials(args.tls_ca, args.tls_cert, args.tls_key)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot use the TLS files: {err}") from err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with Client(args.target, args.api_key, timeout=args.timeout, secure=args.tls) as client:
+        credentials = _credentials(args)
+        with Client(
+            args.target,
+            args.api_key,
+            timeout=args.timeout,
+            secure=args.tls,
+            credentials=credentials,
+        ) as client:
             # Lists are generators: consume them here, so every failure is caught below.
             output = render(args.handler(client, args))
     except BoomerangError as err:

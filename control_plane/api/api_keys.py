@@ -16,7 +16,8 @@ def _slug(key) -> str:
 class ApiKeyServicer(Servicer, aks_grpc.ApiKeyServiceServicer):
     async def CreateApiKey(self, request, context):
         def fn(p):
-            key, secret = api_keys.create_api_key(p, request.company, request.name)
+            scope = convert.KEY_SCOPES.get(request.scope, "")  # "": unknown, refused
+            key, secret = api_keys.create_api_key(p, request.company, request.name, scope)
             return aks.CreateApiKeyResponse(api_key=convert.api_key(key, _slug(key)), secret=secret)
 
         return await self.call(context, fn)

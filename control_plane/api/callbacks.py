@@ -91,7 +91,10 @@ class CallbackServicer(Servicer, cbs_grpc.CallbackServiceServicer):
             # wait a little longer, never wrong).
             return response, changes.head()
 
-        response, head = await self.call(context, fn, writes=True)
+        # With a wait, the call lasts: revoking its key ends it (open_ended).
+        response, head = await self.call(
+            context, fn, writes=True, open_ended=bool(request.wait_for_edges_ms)
+        )
         if request.wait_for_edges_ms:
             response.pending_edge_ids.extend(
                 await self._wait_for_edges(head, request.wait_for_edges_ms / 1000)

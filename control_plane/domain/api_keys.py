@@ -22,9 +22,17 @@ def new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_api_key(p: Principal, company_slug: str, name: str) -> tuple[ApiKey, str]:
+def create_api_key(
+    p: Principal, company_slug: str, name: str, scope: str = tenancy.FULL
+) -> tuple[ApiKey, str]:
+    """A new key. EDGE and RUNNER keys are installation-wide machine keys that only an
+    installation-wide FULL key may create (the caller's own scope was checked on the way in)."""
     v = Violations()
     check_name(v, "name", name)
+    if scope not in tenancy.SCOPES:
+        v.add("scope", "unknown scope; use FULL, EDGE or RUNNER")
+    elif scope != tenancy.FULL and company_slug:
+        v.add("scope", f"{scope.upper()} keys are installation-wide: leave company empty")
     v.raise_if_any()
     with write_transaction():
         if company_slug:
@@ -39,6 +47,7 @@ def create_api_key(p: Principal, company_slug: str, name: str) -> tuple[ApiKey, 
             name=name,
             secret_digest=digest(secret),
             created_at=utcnow(),
+            scope=scope,
         )
     return key, secret
 
@@ -70,7 +79,9 @@ def ensure_admin_key(secret: str) -> tuple[bool, str]:
             return False, ""
         create_admin_key("bootstrap admin (BOOMERANG_ADMIN_KEY)", secret)
         return True, ""
-    usable = ApiKey.select().where(ApiKey.company.is_null() & ApiKey.revoked_at.is_null())
+    usable = ApiKey.select().where(
+        ApiKey.company.is_null() & ApiKey.revoked_at.is_null() & (ApiKey.scope == tenancy.FULL)
+    )
     if usable.exists():
         return False, ""
     return True, create_admin_key("bootstrap admin (generated)")
@@ -86,6 +97,20 @@ def list_api_keys(
     elif not p.is_admin:
         q = q.where(ApiKey.company == p.company_id)
     return paginate(q.where(ApiKey.id > after).order_by(ApiKey.id), limit)
+
+
+def revoked_among(key_ids: list[str]) -> set[str]:
+    """Which of `key_ids` no longer authenticate: revoked, or deleted with their company."""
+    live: set[str] = set()
+    for start in range(0, len(key_ids), 500):  # bounded IN lists
+        chunk = key_ids[start : start + 500]
+        live.update(
+            k.id
+            for k in ApiKey.select(ApiKey.id).where(
+                ApiKey.id.in_(chunk) & ApiKey.revoked_at.is_null()
+            )
+        )
+    return set(key_ids) - live
 
 
 def revoke_api_key(p: Principal, key_id: str) -> ApiKey:

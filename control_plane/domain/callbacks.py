@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from control_plane import secrets
 from control_plane.domain import errors, quotas, tenancy
 from control_plane.domain.errors import Violations, echo
-from control_plane.domain.ids import digest, new_id, new_signature
+from control_plane.domain.ids import new_id, new_signature
 from control_plane.domain.tenancy import Principal
 from control_plane.domain.validation import check_name, page, paginate
 from control_plane.store.changes import record_change
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
-from control_plane.store.models import Callback, Company, Flow
+from control_plane.store.models import Callback, Company, Flow, signature_aad
 
 # Content types by their API names; "custom" takes a MIME type of the caller's.
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml", "text": "text/plain"}
@@ -85,20 +86,19 @@ def create_callback(p: Principal, flow_id: str, s: Settings) -> Callback:
         flow = tenancy.flow(p, flow_id, lock="FOR SHARE")  # a concurrent DeleteFlow waits
         used = Callback.select().join(Flow).where(Flow.company == flow.company_id).count()
         quotas.require_room("callbacks", quotas.for_company(flow.company_id).callbacks, used)
-        signature = new_signature()
         now = utcnow()
-        cb = Callback.create(
+        cb = Callback(
             id=new_id(),
             flow=flow,
             name=s.name,
-            signature=signature,
-            signature_digest=digest(signature),
             content_type=content_type,
             timeout_ms=timeout_ms,
             rate_limit_per_minute=rate_limit,
             created_at=now,
             updated_at=now,
         )
+        cb.set_signature(new_signature())  # sealed, bound to the id (docs/security.md)
+        cb.save(force_insert=True)
         record_change("callback", cb.id)
     return cb
 
@@ -131,8 +131,7 @@ def delete_callback(p: Principal, callback_id: str) -> None:
 def regenerate_signature(p: Principal, callback_id: str) -> Callback:
     with write_transaction():
         cb = tenancy.callback(p, callback_id)
-        cb.signature = new_signature()
-        cb.signature_digest = digest(cb.signature)
+        cb.set_signature(new_signature())
         cb.updated_at = utcnow()
         cb.save()
         record_change("callback", cb.id)
@@ -167,6 +166,49 @@ def update_callback(p: Principal, callback_id: str, s: Settings, mask: list[str]
         cb.save()
         record_change("callback", cb.id)
     return cb
+
+
+def check_secret_key() -> str:
+    """Why this process's secret key cannot open the stored signatures ("" if it can), checked
+    at start so a replica with another key refuses to serve rather than fail call by call."""
+    row = Callback.select().order_by(Callback.id.desc()).first()
+    if row is None:
+        return ""
+    try:
+        row.signature  # noqa: B018 (opening it is the check)
+    except secrets.SealError as e:
+        return f"the secret key cannot open the stored callback signatures: {e}"
+    return ""
+
+
+def reseal_signatures(batch: int = 500) -> int:
+    """Re-seals, with the current secret key, every signature sealed with a previous one (after a
+    key rotation, docs/security.md); returns how many. Signatures and digests do not change."""
+    box = secrets.box()
+    resealed, after = 0, ""
+    while True:
+        with write_transaction():
+            rows = list(
+                Callback.select(Callback.id, Callback.signature_sealed)
+                .where(Callback.id > after)
+                .order_by(Callback.id)
+                .limit(batch)
+            )
+            for row in rows:
+                if not box.is_current(row.signature_sealed):
+                    sealed = box.seal(row.signature, signature_aad(row.id))
+                    # Only if unchanged: a signature regenerated meanwhile is already current.
+                    resealed += (
+                        Callback.update(signature_sealed=sealed)
+                        .where(
+                            (Callback.id == row.id)
+                            & (Callback.signature_sealed == row.signature_sealed)
+                        )
+                        .execute()
+                    )
+        if len(rows) < batch:
+            return resealed
+        after = rows[-1].id
 
 
 def callback_urls(p: Principal, public_base: str, callback_id: str, env_id: str) -> tuple[str, str]:

@@ -14,11 +14,27 @@ from control_plane.domain.validation import is_slug, require_id
 from control_plane.store.db import lock_rows
 from control_plane.store.models import ApiKey, Callback, Company, Environment, Flow
 
+#: Key scopes (ApiKeyScope): what a key may call. Narrow keys are installation-wide machine
+#: keys (docs/security.md), so a leaked edge key cannot manage tenants.
+FULL, EDGE, RUNNER = "full", "edge", "runner"
+SCOPES = (FULL, EDGE, RUNNER)
+#: Who may call what: every RPC takes FULL keys; only these also take narrower ones.
+ONLY_FULL = frozenset({FULL})
+SYNC_SCOPES = frozenset({FULL, EDGE})  # CallbackSyncService.SyncCallbacks
+RUN_SCOPES = frozenset({FULL, EDGE, RUNNER})  # RunnerService.RunFlow
+
 
 @dataclass(frozen=True)
 class Principal:
     key_id: str
     company_id: str | None  # None: installation-wide
+    scope: str = FULL
+
+    def require_scope(self, allowed: frozenset[str]) -> None:
+        if self.scope not in allowed:
+            raise errors.permission_denied(
+                f"this API key's scope ({self.scope}) does not allow this call", "KEY_SCOPE"
+            )
 
     @property
     def is_admin(self) -> bool:
@@ -42,7 +58,7 @@ def authenticate(secret: str) -> Principal:
     key = ApiKey.get_or_none(ApiKey.secret_digest == digest(secret))
     if key is None or key.revoked_at is not None:
         raise errors.unauthenticated("invalid or revoked API key", "INVALID_API_KEY")
-    return Principal(key_id=key.id, company_id=key.company_id)
+    return Principal(key_id=key.id, company_id=key.company_id, scope=key.scope)
 
 
 # Each lookup below takes an optional row lock (`lock`: "FOR UPDATE" / "FOR SHARE", held until

@@ -171,6 +171,15 @@ def callback(row: m.Callback, company_slug: str, url: str = "") -> r.Callback:
     )
 
 
+#: ApiKeyScope values -> the stored scope (UNSPECIFIED means FULL).
+KEY_SCOPES = {
+    r.API_KEY_SCOPE_UNSPECIFIED: "full",
+    r.API_KEY_SCOPE_FULL: "full",
+    r.API_KEY_SCOPE_EDGE: "edge",
+    r.API_KEY_SCOPE_RUNNER: "runner",
+}
+
+
 def api_key(row: m.ApiKey, company_slug: str) -> r.ApiKey:
     return r.ApiKey(
         id=row.id,
@@ -178,6 +187,7 @@ def api_key(row: m.ApiKey, company_slug: str) -> r.ApiKey:
         name=row.name,
         create_time=ts(row.created_at),
         revoke_time=ts(row.revoked_at),
+        scope=r.ApiKeyScope.Value(f"API_KEY_SCOPE_{row.scope.upper()}"),
     )
 
 

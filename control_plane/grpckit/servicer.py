@@ -10,14 +10,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
 
 from control_plane.config import Settings
 from control_plane.domain.errors import DomainError
-from control_plane.domain.tenancy import Principal, authenticate
+from control_plane.domain.tenancy import ONLY_FULL, Principal, authenticate
+from control_plane.grpckit.revocation import KeySessions
 from control_plane.grpckit.status import internal_status, to_status
 from control_plane.store.db import database
 
@@ -33,6 +34,8 @@ class Runtime:
     executor: ThreadPoolExecutor
     # Called after every successful write, so this process's change feed wakes at once.
     on_write: Callable[[], None] = lambda: None
+    # Open-ended calls by API key: revoking a key ends them (grpckit/revocation.py).
+    sessions: KeySessions = field(default_factory=KeySessions)
 
     async def db(self, fn: Callable[[], T]) -> T:
         """Runs blocking database work on the pool, with a connection (re)opened if needed."""
@@ -63,18 +66,26 @@ class Servicer:
         *,
         writes: bool = False,
         admin: bool = False,
+        scopes: frozenset[str] = ONLY_FULL,
+        open_ended: bool = False,
     ) -> T:
-        """Authenticates, runs `fn(principal)` on a database thread, maps failures to status."""
+        """Authenticates, runs `fn(principal)` on a database thread, maps failures to status.
+
+        `scopes`: the key scopes this RPC takes (FULL only, unless it is a machine RPC).
+        `open_ended`: the RPC goes on after this (a stream, a wait), so it is registered under
+        its key until it ends: revoking the key ends it (grpckit/revocation.py).
+        """
         token = bearer(context)
 
-        def job() -> T:
+        def job() -> tuple[Principal, T]:
             principal = authenticate(token)
+            principal.require_scope(scopes)
             if admin:
                 principal.require_admin()
-            return fn(principal)
+            return principal, fn(principal)
 
         try:
-            result = await self.rt.db(job)
+            principal, result = await self.rt.db(job)
         except DomainError as err:
             await context.abort_with_status(to_status(err))
         except Exception:
@@ -82,4 +93,6 @@ class Servicer:
             await context.abort_with_status(internal_status())
         if writes:
             self.rt.on_write()
+        if open_ended:
+            self.rt.sessions.open(principal.key_id, context)
         return result

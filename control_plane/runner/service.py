@@ -13,6 +13,7 @@ import logging
 
 from boomerang.v1 import runner_service_pb2 as rs
 from boomerang.v1 import runner_service_pb2_grpc as rs_grpc
+from control_plane.domain.tenancy import RUN_SCOPES
 from control_plane.engine import CallbackResponse
 from control_plane.grpckit.servicer import Runtime, Servicer
 from control_plane.runs.active import ActiveRun
@@ -109,7 +110,7 @@ class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):
             outbox.put(rs.RunFlowServerEvent(run_ref=0, draining=rs.RunnerDraining()))
 
     async def RunFlow(self, request_iterator, context):
-        await self.call(context, lambda p: None, admin=True)
+        await self.call(context, lambda p: None, admin=True, scopes=RUN_SCOPES, open_ended=True)
         outbox = _Outbox()
         runs: dict[int, _StreamRun] = {}
         self._outboxes.add(outbox)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
+from pathlib import Path
 from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect
+
+from control_plane.secrets.files import FILE_MODE, private_dir, tighten
 
 database = peewee.DatabaseProxy()
 
@@ -31,7 +34,7 @@ def open_database(url: str) -> peewee.Database:
     if scheme == "sqlite":
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            _private_sqlite_files(Path(path))
         db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
     elif scheme in ("postgres", "postgresql"):
         db = connect(url)
@@ -39,6 +42,22 @@ def open_database(url: str) -> peewee.Database:
         raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgres://, not {scheme!r}")
     database.initialize(db)
     return db
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """The database holds key digests and sealed signatures: 0600 in a 0700 directory.
+
+    SQLite creates the -wal and -shm files with the database file's mode, so creating that file
+    0600 before SQLite does is what keeps them private too; files an older version left with the
+    umask's mode are tightened.
+    """
+    private_dir(path.absolute().parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
+    for suffix in ("", "-wal", "-shm"):
+        tighten(Path(f"{path}{suffix}"))
 
 
 def is_sqlite() -> bool:
@@ -64,3 +83,10 @@ def write_transaction() -> AbstractContextManager[object]:
     if is_sqlite():
         return database.obj.atomic("IMMEDIATE")
     return database.atomic()
+
+
+def checkpoint() -> None:
+    """SQLite: copies the WAL into the database file and empties it, so data a migration
+    replaced (plaintext signatures) is overwritten in the file, not left in old pages."""
+    if is_sqlite():
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")

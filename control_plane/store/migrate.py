@@ -9,7 +9,7 @@ import peewee
 
 from control_plane.store import migrations
 from control_plane.store.clock import utcnow
-from control_plane.store.db import database, write_transaction
+from control_plane.store.db import checkpoint, database, write_transaction
 
 
 class SchemaMigration(peewee.Model):
@@ -43,6 +43,8 @@ def migrate() -> list[str]:
             module.apply(database.obj)
             SchemaMigration.create(number=number, name=name, applied_at=utcnow())
         applied.append(name)
+    if applied:
+        checkpoint()
     return applied
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import peewee
 
+from control_plane import secrets
+from control_plane.domain.ids import digest
 from control_plane.store.db import database
 
 
@@ -73,15 +75,31 @@ class Callback(BaseModel):
     id = peewee.CharField(max_length=26, primary_key=True)
     flow = peewee.ForeignKeyField(Flow, on_delete="CASCADE", backref="callbacks")
     name = peewee.CharField(max_length=200)
-    # The URL must be handed out again (GetCallbackUrl), so the signature itself is kept; edges
-    # only ever get its digest.
-    signature = peewee.CharField(max_length=52)
+    # The URL must be handed out again (GetCallbackUrl), so the signature is kept, sealed with
+    # the installation's secret key and bound to this row (control_plane/secrets); edges only
+    # ever get its digest.
+    signature_sealed = peewee.BlobField()
     signature_digest = peewee.BlobField()
     content_type = peewee.CharField(max_length=255)
     timeout_ms = peewee.IntegerField()
     rate_limit_per_minute = peewee.IntegerField(default=0)  # 0: unlimited
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
+
+    @property
+    def signature(self) -> str:
+        """The signature, opened with the process's secret key."""
+        return secrets.box().open(self.signature_sealed, signature_aad(self.id))
+
+    def set_signature(self, signature: str) -> None:
+        """Seals `signature` for this row (its id must be set) and keeps its digest."""
+        self.signature_sealed = secrets.box().seal(signature, signature_aad(self.id))
+        self.signature_digest = digest(signature)
+
+
+def signature_aad(callback_id: str) -> str:
+    """What a sealed signature is bound to: a sealed value copied to another row won't open."""
+    return f"callback/{callback_id}/signature"
 
 
 class ApiKey(BaseModel):
@@ -92,6 +110,8 @@ class ApiKey(BaseModel):
     secret_digest = peewee.BlobField(unique=True)
     created_at = peewee.DateTimeField()
     revoked_at = peewee.DateTimeField(null=True)
+    # What the key may call: full | edge | runner (control_plane/domain/tenancy.py).
+    scope = peewee.CharField(max_length=8, default="full")
 
 
 class RevisionCounter(BaseModel):

@@ -10,6 +10,7 @@ import grpc
 from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
 from control_plane.domain.errors import DomainError
+from control_plane.domain.tenancy import SYNC_SCOPES
 from control_plane.domain.validation import unprintable
 from control_plane.grpckit import convert
 from control_plane.grpckit.servicer import Runtime, Servicer
@@ -75,7 +76,7 @@ class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
         return await self.call(context, fn, admin=True)
 
     async def SyncCallbacks(self, request_iterator, context):
-        await self.call(context, lambda p: None, admin=True)
+        await self.call(context, lambda p: None, admin=True, scopes=SYNC_SCOPES, open_ended=True)
         requests = aiter(request_iterator)
         try:
             first = await asyncio.wait_for(anext(requests), HELLO_TIMEOUT_S)

@@ -10,10 +10,16 @@ from boomerang.v1 import resources_pb2 as r
 
 
 class ApiKeyMethods(Transport):
-    def create_api_key(self, name: str, company: str = "") -> aks.CreateApiKeyResponse:
+    def create_api_key(
+        self, name: str, company: str = "", scope: str = "full"
+    ) -> aks.CreateApiKeyResponse:
         """Returns the key and its `secret`, which is never shown again. An empty `company`
-        makes an installation-wide key (PermissionDenied for a company key)."""
-        request = aks.CreateApiKeyRequest(company=company, name=name)
+        makes an installation-wide key (PermissionDenied for a company key). `scope`: "full",
+        or "edge" / "runner" for machine keys that may only sync and run flows (installation-
+        wide; only an installation-wide full key may create them)."""
+        request = aks.CreateApiKeyRequest(
+            company=company, name=name, scope=r.ApiKeyScope.Value(f"API_KEY_SCOPE_{scope.upper()}")
+        )
         return self._call(self._api_keys.CreateApiKey, request)
 
     def list_api_keys(self, company: str = "", *, page_size: int = 0) -> Iterator[r.ApiKey]:
