@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         return _rotate(settings)
     if args.role:
         settings = dataclasses.replace(settings, role=args.role)
+    # Checked before anything else (migrations, keys) because grpc reports a busy port with a
+    # C-core log line and a traceback; the operator needs one line naming the address and the
+    # setting, and a server that cannot start should change nothing.
+    problem = _cannot_bind(settings.listen)
+    if problem:
+        return _cannot_listen(settings, problem)
     code = _prepare(settings, run_migrations=args.migrate)
     if code:
         return code
@@ -111,24 +117,22 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    # Checked here first because grpc reports a busy port with a C-core log line and a
-    # traceback; the operator needs one line naming the address and the setting.
-    problem = _cannot_bind(settings.listen)
-    if not problem:
-        try:
-            asyncio.run(run_server(settings, started))
-        except RuntimeError as e:
-            if not str(e).startswith("Failed to bind"):  # grpc's words, should the check race
-                raise
-            problem = "the address is in use or not available"
-    if problem:
-        print(
-            f"control plane: cannot listen on {settings.listen}: {problem}; "
-            "set BOOMERANG_LISTEN to another host:port",
-            file=sys.stderr,
-        )
-        return 2
+    try:
+        asyncio.run(run_server(settings, started))
+    except RuntimeError as e:
+        if not str(e).startswith("Failed to bind"):  # grpc's words, should the check race
+            raise
+        return _cannot_listen(settings, "the address is in use or not available")
     return 0
+
+
+def _cannot_listen(settings: Settings, problem: str) -> int:
+    print(
+        f"control plane: cannot listen on {settings.listen}: {problem}; "
+        "set BOOMERANG_LISTEN to another host:port",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _cannot_bind(listen: str) -> str:
