@@ -1,25 +1,53 @@
 """The last-known-good copy of the cache on disk (docs/design.md §3; Kong's hybrid-mode LKG).
 
-Format: the whole state as one binary `SyncCallbacksResponse` with `snapshot = true`, so loading
-it is applying a snapshot. Written atomically: a temporary file in the same directory, fsync,
-os.replace, fsync of the directory; a crash leaves the old file or the new one, never a torn one.
-Blocking: call `save` off the event loop.
+Format: a SQLite database (stdlib `sqlite3`), one row per record holding the record's protobuf
+bytes, and a `meta` row with the epoch and revision. A change set is written as one transaction
+that upserts and deletes only the records it names, so a signature rotation with a million
+callbacks present writes a few rows, not the whole state (the previous format, one protobuf of
+everything rewritten per change, grew with the installation).
+
+A snapshot, or a change set that does not follow what the file holds (a write failed earlier,
+say), rewrites the file whole: a new database next to it, fsync, os.replace, fsync of the
+directory. Either way a crash leaves the previous state or the new one: SQLite's rollback
+journal (synchronous=FULL) makes each transaction atomic, and the file's mtime is the moment
+it was last written, which dates the state when it is loaded. Blocking: call off the event loop.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from google.protobuf.message import DecodeError
 
 from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
-from edge.cache import EMPTY, CacheState, SyncProtocolError, apply
+from edge.cache import (
+    EMPTY,
+    CacheState,
+    CallbackRecord,
+    EnvironmentRecord,
+    FlowRecord,
+    apply,
+)
 
 log = logging.getLogger(__name__)
+
+# table -> (protobuf message, cache record)
+_TABLES = {
+    "callbacks": (sync_pb2.CallbackRecord, CallbackRecord),
+    "flows": (sync_pb2.FlowRecord, FlowRecord),
+    "environments": (sync_pb2.EnvironmentRecord, EnvironmentRecord),
+}
+_SCHEMA = [
+    *(f"CREATE TABLE {t} (id TEXT PRIMARY KEY, record BLOB NOT NULL)" for t in _TABLES),
+    "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), epoch TEXT, revision INTEGER)",
+]
+_BATCH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,42 +57,188 @@ class LoadedState:
     written_at: float
 
 
-def save(path: Path, state: CacheState) -> None:
-    data = state.to_proto().SerializeToString()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+class LkgStore:
+    """The file, kept open between writes; remembers which state it holds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._holds: tuple[str, int] | None = None  # (epoch, revision) on disk, if known
+
+    def save(
+        self,
+        state: CacheState,
+        chunks: Sequence[sync_pb2.SyncCallbacksResponse] = (),
+        base: CacheState | None = None,
+    ) -> None:
+        """Persists `state`, reached by applying the set `chunks` to `base`: only the records
+        the set names when the file holds `base`, the whole state otherwise."""
+        if self._conn is None and self._holds is None:
+            self._open_existing()
+        incremental = (
+            chunks
+            and not chunks[0].snapshot
+            and base is not None
+            and self._conn is not None
+            and self._holds == (base.epoch, base.revision)
+        )
+        self._holds = None  # unknown until this write succeeds
+        if incremental:
+            self._write_changes(state, chunks)
+        else:
+            self._rewrite(state)
+        self._holds = (state.epoch, state.revision)
+
+    def _open_existing(self) -> None:
+        """Learns which state the file holds (its meta row), so that changes following it are
+        written as changes even when this process did not write it (a restart)."""
+        if not self.path.exists():
+            return
+        conn = _connect(self.path)
+        try:
+            (epoch, revision) = conn.execute("SELECT epoch, revision FROM meta").fetchone()
+        except (sqlite3.Error, TypeError):
+            conn.close()
+            return  # not ours or unreadable: the next save rewrites it
+        self._conn, self._holds = conn, (epoch, revision)
+
+    def _write_changes(self, state: CacheState, chunks) -> None:
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for m in chunks:
+                for table, records in (
+                    ("callbacks", m.callbacks),
+                    ("flows", m.flows),
+                    ("environments", m.environments),
+                ):
+                    conn.executemany(
+                        f"INSERT OR REPLACE INTO {table} (id, record) VALUES (?, ?)",
+                        ((r.id, r.SerializeToString()) for r in records),
+                    )
+                for table, ids in (
+                    ("callbacks", m.deleted_callback_ids),
+                    ("flows", m.deleted_flow_ids),
+                    ("environments", m.deleted_environment_ids),
+                ):
+                    conn.executemany(f"DELETE FROM {table} WHERE id = ?", ((i,) for i in ids))
+            conn.execute(
+                "UPDATE meta SET epoch = ?, revision = ? WHERE id = 1",
+                (state.epoch, state.revision),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _rewrite(self, state: CacheState) -> None:
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            conn = _connect(tmp)
+            try:
+                conn.execute("BEGIN")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                for table, records in (
+                    ("callbacks", state.callbacks.values()),
+                    ("flows", state.flows.values()),
+                    ("environments", state.environments.values()),
+                ):
+                    conn.executemany(
+                        f"INSERT INTO {table} (id, record) VALUES (?, ?)",
+                        ((r.id, r.to_proto().SerializeToString()) for r in records),
+                    )
+                conn.execute("INSERT INTO meta VALUES (1, ?, ?)", (state.epoch, state.revision))
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        self._conn = _connect(self.path)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _rows(conn: sqlite3.Connection, table: str) -> Iterable[bytes]:
+    cursor = conn.execute(f"SELECT record FROM {table}")
+    while rows := cursor.fetchmany(_BATCH):
+        for (record,) in rows:
+            yield record
 
 
 def load(path: Path) -> LoadedState | None:
-    """The saved state, or None when there is none or it cannot be read (logged)."""
+    """The state saved at `path`, or None when there is none or it cannot be read (logged)."""
+    if not path.exists():
+        return None
     try:
-        data = path.read_bytes()
         written_at = path.stat().st_mtime
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        log.warning("cannot read last-known-good file %s: %s", path, e)
-        return None
-    message = sync_pb2.SyncCallbacksResponse()
-    try:
-        message.ParseFromString(data)
-        if not message.snapshot:
-            raise SyncProtocolError("not a snapshot")
-        state = apply(EMPTY, message)
-    except (DecodeError, SyncProtocolError) as e:
+        # Read-write: a transaction a crash interrupted is rolled back from its journal first.
+        conn = sqlite3.connect(path)
+        try:
+            (epoch, revision) = conn.execute("SELECT epoch, revision FROM meta").fetchone()
+            tables = {}
+            for table, (message, record) in _TABLES.items():
+                tables[table] = {
+                    r.id: r
+                    for r in (record.from_proto(message.FromString(b)) for b in _rows(conn, table))
+                }
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return _load_legacy(path)
+    except (sqlite3.Error, DecodeError, OSError, TypeError) as e:
         log.warning("ignoring unreadable last-known-good file %s: %s", path, e)
         return None
+    environments = tables["environments"]
+    state = CacheState(
+        epoch=epoch,
+        revision=revision,
+        callbacks=MappingProxyType(tables["callbacks"]),
+        flows=MappingProxyType(tables["flows"]),
+        environments=MappingProxyType(environments),
+        prefixes=MappingProxyType({(e.company, e.url_prefix): e.id for e in environments.values()}),
+    )
     return LoadedState(state=state, written_at=written_at)
+
+
+def _load_legacy(path: Path) -> LoadedState | None:
+    """A file in the format before this one (one snapshot message), so an edge upgraded while
+    the control plane is down still starts with its state."""
+    try:
+        message = sync_pb2.SyncCallbacksResponse.FromString(path.read_bytes())
+        if not message.snapshot:
+            raise ValueError("not a snapshot")
+        state = apply(EMPTY, message)
+        return LoadedState(state=state, written_at=path.stat().st_mtime)
+    except (DecodeError, ValueError, OSError) as e:
+        log.warning("ignoring unreadable last-known-good file %s: %s", path, e)
+        return None
+
+
+def save(path: Path, state: CacheState) -> None:
+    """Writes `state` whole to `path` (see LkgStore for writing changes as they come)."""
+    store = LkgStore(path)
+    try:
+        store.save(state)
+    finally:
+        store.close()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,9 +1,12 @@
 """Keeps the cache current over CallbackSyncService.SyncCallbacks (see its proto for the protocol).
 
-Per stream: send `hello` with what we have; then for every message: apply it (atomically, by
-swapping the state), persist it as last-known-good, and only then `ack` its revision. The first
-message is authoritative; until it arrives we keep serving what we had. Any failure ends the
-stream; we reconnect with backoff and resync from what we applied.
+Per stream: send `hello` with what we have, then a heartbeat every HEARTBEAT_S. Chunks are staged
+until the last of their set (`more` unset) arrives; then the set is applied (atomically, by
+swapping the state), persisted as last-known-good, and only then acknowledged. While a change
+set is in transit, the callbacks it names are refused (CallbackCache.held). The first set is
+authoritative; until it arrives we keep serving what we had. Any failure ends the stream,
+dropping a partly received set; we reconnect with backoff and resync from what we applied.
+See docs/sync.md.
 """
 
 from __future__ import annotations
@@ -19,9 +22,15 @@ from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
 from edge import lkg
 from edge.backoff import Backoff
-from edge.cache import EMPTY, CallbackCache, SyncProtocolError, apply
+from edge.cache import EMPTY, CallbackCache, SyncProtocolError, apply, check_chunk
 
 log = logging.getLogger(__name__)
+
+#: Liveness (protocol point 7): the control plane counts an edge silent for 10 s as dead.
+HEARTBEAT_S = 2.0
+#: Sets with more records than this are applied off the event loop, so requests keep flowing
+#: while a large snapshot is turned into a state.
+APPLY_INLINE_MAX = 2_000
 
 
 class SyncClient:
@@ -39,7 +48,7 @@ class SyncClient:
         self._metadata = (("authorization", f"Bearer {api_key}"),)
         self._edge_id = edge_id
         self._cache = cache
-        self._lkg_path = lkg_path
+        self._lkg = lkg.LkgStore(lkg_path)
         self._backoff = backoff or Backoff()
         self._last_error = ""
 
@@ -72,24 +81,54 @@ class SyncClient:
 
     async def _stream(self) -> None:
         call = self._stub.SyncCallbacks(metadata=self._metadata)
+        writing = asyncio.Lock()  # gRPC allows one write at a time; acks and heartbeats share
+
+        async def send(request: sync_pb2.SyncCallbacksRequest) -> None:
+            async with writing:
+                await call.write(request)
+
+        heartbeats = asyncio.create_task(self._heartbeat(send), name="edge-sync-heartbeat")
         try:
             have = self._cache.state or EMPTY
             hello = sync_pb2.SyncHello(
                 edge_id=self._edge_id, epoch=have.epoch, revision=have.revision
             )
-            await call.write(sync_pb2.SyncCallbacksRequest(hello=hello))
+            await send(sync_pb2.SyncCallbacksRequest(hello=hello))
+            staged: list[sync_pb2.SyncCallbacksResponse] = []
             while True:
                 message = await call.read()
                 if message is grpc.aio.EOF:
-                    return
-                await self._apply(call, message)
+                    return  # a set cut short is dropped with `staged`
+                if heartbeats.done():
+                    heartbeats.result()  # a failed heartbeat write ends the stream
+                check_chunk(staged, message)
+                staged.append(message)
+                if not message.snapshot:
+                    # Fail closed: the state would answer for these with what is being replaced.
+                    # A snapshot holds nothing: it names everything, and the state it replaces
+                    # was already served while disconnected (docs/sync.md).
+                    self._cache.hold(message)
+                if message.more:
+                    continue
+                chunks, staged = staged, []
+                await self._apply(send, chunks)
         finally:
+            heartbeats.cancel()
+            await asyncio.gather(heartbeats, return_exceptions=True)
             call.cancel()
 
-    async def _apply(
-        self, call: grpc.aio.StreamStreamCall, message: sync_pb2.SyncCallbacksResponse
-    ) -> None:
-        state = apply(self._cache.state or EMPTY, message)
+    async def _heartbeat(self, send) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            await send(sync_pb2.SyncCallbacksRequest(heartbeat=sync_pb2.SyncHeartbeat()))
+
+    async def _apply(self, send, chunks: list[sync_pb2.SyncCallbacksResponse]) -> None:
+        base = self._cache.state or EMPTY
+        size = sum(len(m.callbacks) + len(m.flows) + len(m.environments) for m in chunks)
+        if size > APPLY_INLINE_MAX:
+            state = await asyncio.to_thread(apply, base, chunks)
+        else:
+            state = apply(base, chunks)
         first = not self._cache.live
         self._cache.install(state, confirmed_at=time.time(), live=True)
         if first:
@@ -97,9 +136,9 @@ class SyncClient:
             self._last_error = ""
             log.info("control plane in sync at epoch %s revision %d", state.epoch, state.revision)
         # Persist before acknowledging: an ack promises the edge would come back with this state.
-        await asyncio.to_thread(lkg.save, self._lkg_path, state)
+        await asyncio.to_thread(self._lkg.save, state, chunks, base)
         ack = sync_pb2.SyncAck(epoch=state.epoch, revision=state.revision)
-        await call.write(sync_pb2.SyncCallbacksRequest(ack=ack))
+        await send(sync_pb2.SyncCallbacksRequest(ack=ack))
 
     def _note_failure(self, what: str) -> None:
         # Log a failure once, not at every retry while the control plane stays down.
