@@ -202,7 +202,11 @@ async def test_a_snapshot_in_transit_leaves_the_previous_state_served(edge, sync
     fake, _ = sync
     fake.push(
         sync_pb2.SyncCallbacksResponse(
-            epoch="epoch-2", revision=9, snapshot=True, more=True, callbacks=[rotated(9).callbacks[0]]
+            epoch="epoch-2",
+            revision=9,
+            snapshot=True,
+            more=True,
+            callbacks=[rotated(9).callbacks[0]],
         )
     )
     await wait_for(lambda: fake.streams == 1 and edge.app.ctx.cache.live)

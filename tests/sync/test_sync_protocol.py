@@ -254,12 +254,12 @@ async def shown_connected(s: Stubs, md, edge_id: str, connected: bool = True) ->
     return any(e.edge_id == edge_id and e.connected == connected for e in listed)
 
 
-async def until(check, timeout: float = 10.0) -> None:
-    """Waits until the async `check()` is true; fails the test after `timeout`."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def until(check, within_s: float = 10.0) -> None:
+    """Waits until the async `check()` is true; fails the test after `within_s`."""
+    deadline = asyncio.get_running_loop().time() + within_s
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
+            pytest.fail(f"condition not met within {within_s}s")
         await asyncio.sleep(0.05)
 
 
