@@ -29,9 +29,9 @@ def _item_size(value: object) -> int:
 
 
 class ChunkPacker:
-    def __init__(self, header: SetHeader, max_bytes: int = MAX_CHUNK_BYTES) -> None:
+    def __init__(self, header: SetHeader, max_bytes: int | None = None) -> None:
         self.header = header
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes or MAX_CHUNK_BYTES
         self._base = self._new(more=True).ByteSize()
         self._chunk = self._new()
         self._size = self._base
