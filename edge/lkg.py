@@ -93,7 +93,7 @@ class LkgStore:
         if incremental:
             self._write_changes(state, chunks)
         else:
-            self._rewrite(state)
+            self._rewrite(state, chunks)
         self._holds = (state.epoch, state.revision)
 
     def _open_existing(self) -> None:
@@ -114,32 +114,15 @@ class LkgStore:
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for m in chunks:
-                for table, records in (
-                    ("callbacks", m.callbacks),
-                    ("flows", m.flows),
-                    ("environments", m.environments),
-                ):
-                    conn.executemany(
-                        f"INSERT OR REPLACE INTO {table} (id, record) VALUES (?, ?)",
-                        ((r.id, r.SerializeToString()) for r in records),
-                    )
-                for table, ids in (
-                    ("callbacks", m.deleted_callback_ids),
-                    ("flows", m.deleted_flow_ids),
-                    ("environments", m.deleted_environment_ids),
-                ):
-                    conn.executemany(f"DELETE FROM {table} WHERE id = ?", ((i,) for i in ids))
-            conn.execute(
-                "UPDATE meta SET epoch = ?, revision = ? WHERE id = 1",
-                (state.epoch, state.revision),
-            )
+            _write_set(conn, state, chunks)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def _rewrite(self, state: CacheState) -> None:
+    def _rewrite(self, state: CacheState, chunks) -> None:
+        """A new file holding `state`: from the snapshot's own chunks when that is what `chunks`
+        is (already encoded), from the state's records otherwise."""
         self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
@@ -150,16 +133,11 @@ class LkgStore:
                 conn.execute("BEGIN")
                 for statement in _SCHEMA:
                     conn.execute(statement)
-                for table, records in (
-                    ("callbacks", state.callbacks.values()),
-                    ("flows", state.flows.values()),
-                    ("environments", state.environments.values()),
-                ):
-                    conn.executemany(
-                        f"INSERT INTO {table} (id, record) VALUES (?, ?)",
-                        ((r.id, r.to_proto().SerializeToString()) for r in records),
-                    )
-                conn.execute("INSERT INTO meta VALUES (1, ?, ?)", (state.epoch, state.revision))
+                conn.execute("INSERT INTO meta VALUES (1, '', 0)")
+                if chunks and chunks[0].snapshot:
+                    _write_set(conn, state, chunks)
+                else:
+                    _write_state(conn, state)
                 conn.execute("COMMIT")
             finally:
                 conn.close()
@@ -174,6 +152,45 @@ class LkgStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _write_set(conn: sqlite3.Connection, state: CacheState, chunks) -> None:
+    """The records a set names: upserts, then deletions (as `edge.cache.apply` does)."""
+    for m in chunks:
+        for table, records in (
+            ("callbacks", m.callbacks),
+            ("flows", m.flows),
+            ("environments", m.environments),
+        ):
+            conn.executemany(
+                f"INSERT OR REPLACE INTO {table} (id, record) VALUES (?, ?)",
+                ((r.id, r.SerializeToString()) for r in records),
+            )
+    for m in chunks:
+        for table, ids in (
+            ("callbacks", m.deleted_callback_ids),
+            ("flows", m.deleted_flow_ids),
+            ("environments", m.deleted_environment_ids),
+        ):
+            conn.executemany(f"DELETE FROM {table} WHERE id = ?", ((i,) for i in ids))
+    conn.execute(
+        "UPDATE meta SET epoch = ?, revision = ? WHERE id = 1", (state.epoch, state.revision)
+    )
+
+
+def _write_state(conn: sqlite3.Connection, state: CacheState) -> None:
+    for table, records in (
+        ("callbacks", state.callbacks.values()),
+        ("flows", state.flows.values()),
+        ("environments", state.environments.values()),
+    ):
+        conn.executemany(
+            f"INSERT INTO {table} (id, record) VALUES (?, ?)",
+            ((r.id, r.to_proto().SerializeToString()) for r in records),
+        )
+    conn.execute(
+        "UPDATE meta SET epoch = ?, revision = ? WHERE id = 1", (state.epoch, state.revision)
+    )
 
 
 def _rows(conn: sqlite3.Connection, table: str) -> Iterable[bytes]:

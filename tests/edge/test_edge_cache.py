@@ -163,7 +163,8 @@ def test_lkg_writes_a_change_set_as_changes_and_reloads_the_same_state(tmp_path)
     path = tmp_path / "lkg.binpb"
     store = lkg.LkgStore(path)
     base = apply(EMPTY, FLOWS_BASE)
-    store.save(base, [FLOWS_BASE], EMPTY)
+    store.save(base, [FLOWS_BASE], EMPTY)  # a snapshot: written from its own chunks
+    assert lkg.load(path).state == base
     inode = path.stat().st_ino
     changes = [
         msg(6, more=True, callbacks=[callback(C)], flows=[flow("f-a", ("", "v7"))]),
