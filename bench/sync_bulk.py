@@ -83,7 +83,9 @@ def populate(
                     )
                 )
             deployments.append(
-                dict(flow=flow_id, environment_id="", version=deployed, enabled=True, deployed_at=now)
+                dict(
+                    flow=flow_id, environment_id="", version=deployed, enabled=True, deployed_at=now
+                )
             )
         for i in range(count):
             signature = new_signature()
