@@ -80,7 +80,7 @@ class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
 
 
 class _EdgeStream:
-    """State of one edge's stream: what was sent, what was acknowledged."""
+    """State of one edge's stream: how many sets await an ack."""
 
     def __init__(self, rt: Runtime, feed: ChangeFeed, liveness: Liveness, context, edge_id: str):
         self.rt, self.feed, self.liveness = rt, feed, liveness
@@ -88,12 +88,10 @@ class _EdgeStream:
         self.wake = feed.subscribe()
         self.ack_event = asyncio.Event()
         self.unacked = 0
-        self.acked = ("", 0)
         self.reader: asyncio.Task | None = None
 
     async def run(self, requests, epoch: str, revision: int) -> None:
         await self.rt.db(lambda: edges.record(self.edge_id, epoch, revision, True))
-        self.acked = (epoch, revision)
         self.reader = asyncio.create_task(
             self._read_acks(requests), name=f"sync-acks-{self.edge_id}"
         )
@@ -168,7 +166,6 @@ class _EdgeStream:
             ack = (request.ack.epoch, request.ack.revision)
             # Recording an ack also dates the edge's last contact.
             await self.rt.db(lambda a=ack: edges.record(self.edge_id, a[0], a[1], True))
-            self.acked = ack
 
     async def close(self) -> None:
         self.feed.unsubscribe(self.wake)

@@ -230,7 +230,7 @@ async def test_an_edge_that_stops_heartbeating_is_shown_dead_and_not_waited_for(
     assert "edge-a" not in pending  # dead to the control plane, or caught up by its ack
 
 
-async def test_a_live_edge_behind_is_pending_a_dead_one_is_not(plane, monkeypatch):
+async def test_live_edges_behind_are_pending_a_dead_one_is_not(plane, monkeypatch):
     monkeypatch.setattr(liveness, "FLUSH_S", 0.1)
     monkeypatch.setattr(edges, "LIVENESS_S", 1.0)
     s, md = Stubs.on(plane.channel), plane.metadata()
@@ -256,6 +256,17 @@ async def test_a_live_edge_behind_is_pending_a_dead_one_is_not(plane, monkeypatc
     behind, stop_behind = await edge_stream("alive-behind", beat=True)
     hung, stop_hung = await edge_stream("hung", beat=False)
 
+    async def flap():
+        """An edge whose every stream fails (as when it cannot apply what it is sent): it
+        reconnects again and again, and between streams none is open."""
+        while True:
+            call, stop = await edge_stream("flapping", beat=False)
+            stop.set()
+            call.cancel()
+            await asyncio.sleep(0.1)
+
+    flapping = asyncio.create_task(flap())
+
     async def hung_shown_dead():
         e = await _listed(plane, "hung")
         return not e.connected
@@ -265,7 +276,8 @@ async def test_a_live_edge_behind_is_pending_a_dead_one_is_not(plane, monkeypatc
     response = await s.callbacks.RegenerateSignature(
         cbs.RegenerateSignatureRequest(id=cb.id, wait_for_edges_ms=300), metadata=md
     )
-    assert list(response.pending_edge_ids) == ["alive-behind"]
+    assert list(response.pending_edge_ids) == ["alive-behind", "flapping"]
+    flapping.cancel()
     for call, stop in ((behind, stop_behind), (hung, stop_hung)):
         stop.set()
         call.cancel()
