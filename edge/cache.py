@@ -191,6 +191,69 @@ def _copy(mapping: Mapping) -> dict:
     return mapping.copy() if isinstance(mapping, (dict, MappingProxyType)) else dict(mapping)
 
 
+class SetBuilder:
+    """Builds the state that one set leads to, a chunk at a time: a snapshot starts from
+    nothing, changes from a copy of `state`. Nothing is visible until `build()`, which the
+    holder calls when the last chunk has arrived (and not at all if the stream ends first).
+
+    Chunks are turned into records as they come, so a large snapshot is never held twice (as
+    protobufs and as records). Deletions wait for `build()`: a set's upserts come first, then
+    its deletions, whichever chunks they travelled in.
+    """
+
+    def __init__(self, state: CacheState, first: sync_pb2.SyncCallbacksResponse) -> None:
+        self.first = first
+        if first.snapshot:
+            self.callbacks: dict[str, CallbackRecord] = {}
+            self.flows: dict[str, FlowRecord] = {}
+            self.environments: dict[str, EnvironmentRecord] = {}
+        else:
+            if first.epoch != state.epoch:
+                raise SyncProtocolError(
+                    f"changes for epoch {first.epoch!r} cannot apply to epoch {state.epoch!r}"
+                )
+            if first.revision < state.revision:
+                raise SyncProtocolError(
+                    f"changes at revision {first.revision} are older than {state.revision}"
+                )
+            # copy(), not dict(): on a mappingproxy dict() goes key by key through the proxy
+            # (600 ms for a million callbacks); copy() is the underlying dict's C copy (40 ms).
+            self.callbacks = _copy(state.callbacks)
+            self.flows = _copy(state.flows)
+            self.environments = _copy(state.environments)
+        self._deleted: list[tuple[dict, list[str]]] = []
+
+    def add(self, chunk: sync_pb2.SyncCallbacksResponse) -> None:
+        check_chunk([self.first], chunk)
+        for c in chunk.callbacks:
+            self.callbacks[c.id] = CallbackRecord.from_proto(c)
+        for f in chunk.flows:
+            self.flows[f.id] = FlowRecord.from_proto(f)
+        for e in chunk.environments:
+            self.environments[e.id] = EnvironmentRecord.from_proto(e)
+        for target, ids in (
+            (self.callbacks, chunk.deleted_callback_ids),
+            (self.flows, chunk.deleted_flow_ids),
+            (self.environments, chunk.deleted_environment_ids),
+        ):
+            if ids:
+                self._deleted.append((target, list(ids)))
+
+    def build(self) -> CacheState:
+        for target, ids in self._deleted:
+            for i in ids:
+                target.pop(i, None)
+        prefixes = {(e.company, e.url_prefix): e.id for e in self.environments.values()}
+        return CacheState(
+            epoch=self.first.epoch,
+            revision=self.first.revision,
+            callbacks=MappingProxyType(self.callbacks),
+            flows=MappingProxyType(self.flows),
+            environments=MappingProxyType(self.environments),
+            prefixes=MappingProxyType(prefixes),
+        )
+
+
 def apply(state: CacheState, chunks: sync_pb2.SyncCallbacksResponse | Sequence) -> CacheState:
     """The state after one set (one message, or its chunks in order): a snapshot replaces
     everything, changes upsert then delete.
@@ -201,52 +264,10 @@ def apply(state: CacheState, chunks: sync_pb2.SyncCallbacksResponse | Sequence) 
     """
     if isinstance(chunks, sync_pb2.SyncCallbacksResponse):
         chunks = [chunks]
-    for i, chunk in enumerate(chunks):
-        check_chunk(chunks[:i], chunk)
-    head = chunks[0]
-    if head.snapshot:
-        callbacks: dict[str, CallbackRecord] = {}
-        flows: dict[str, FlowRecord] = {}
-        environments: dict[str, EnvironmentRecord] = {}
-    else:
-        if head.epoch != state.epoch:
-            raise SyncProtocolError(
-                f"changes for epoch {head.epoch!r} cannot apply to epoch {state.epoch!r}"
-            )
-        if head.revision < state.revision:
-            raise SyncProtocolError(
-                f"changes at revision {head.revision} are older than {state.revision}"
-            )
-        # copy(), not dict(): on a mappingproxy dict() goes key by key through the proxy
-        # (600 ms for a million callbacks); copy() is the underlying dict's C copy (40 ms).
-        callbacks = _copy(state.callbacks)
-        flows = _copy(state.flows)
-        environments = _copy(state.environments)
-
-    for m in chunks:
-        for c in m.callbacks:
-            callbacks[c.id] = CallbackRecord.from_proto(c)
-        for f in m.flows:
-            flows[f.id] = FlowRecord.from_proto(f)
-        for e in m.environments:
-            environments[e.id] = EnvironmentRecord.from_proto(e)
-    for m in chunks:
-        for callback_id in m.deleted_callback_ids:
-            callbacks.pop(callback_id, None)
-        for flow_id in m.deleted_flow_ids:
-            flows.pop(flow_id, None)
-        for environment_id in m.deleted_environment_ids:
-            environments.pop(environment_id, None)
-
-    prefixes = {(e.company, e.url_prefix): e.id for e in environments.values()}
-    return CacheState(
-        epoch=head.epoch,
-        revision=head.revision,
-        callbacks=MappingProxyType(callbacks),
-        flows=MappingProxyType(flows),
-        environments=MappingProxyType(environments),
-        prefixes=MappingProxyType(prefixes),
-    )
+    builder = SetBuilder(state, chunks[0])
+    for chunk in chunks:
+        builder.add(chunk)
+    return builder.build()
 
 
 class Held:

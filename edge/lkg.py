@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +115,7 @@ class LkgStore:
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _write_set(conn, state, chunks)
+            _write_set(conn, state.epoch, state.revision, chunks)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -123,30 +124,27 @@ class LkgStore:
     def _rewrite(self, state: CacheState, chunks) -> None:
         """A new file holding `state`: from the snapshot's own chunks when that is what `chunks`
         is (already encoded), from the state's records otherwise."""
-        self.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.unlink(missing_ok=True)
+        writer = self.begin_snapshot()
         try:
-            conn = _connect(tmp)
-            try:
-                conn.execute("BEGIN")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO meta VALUES (1, '', 0)")
-                if chunks and chunks[0].snapshot:
-                    _write_set(conn, state, chunks)
-                else:
-                    _write_state(conn, state)
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
+            if chunks and chunks[0].snapshot:
+                for chunk in chunks:
+                    writer.add(chunk)
+            else:
+                writer.add_state(state)
+            writer.commit(state)
+        finally:
+            writer.abort()  # after commit: nothing left to do
+
+    def begin_snapshot(self) -> SnapshotWriter:
+        """A new file, filled chunk by chunk as a snapshot arrives; it replaces the current one
+        at `commit`, or is thrown away at `abort` (the current file is left as it was)."""
+        self.close()
+        self._holds = None
+        return SnapshotWriter(self)
+
+    def _replaced(self, state: CacheState) -> None:
         self._conn = _connect(self.path)
+        self._holds = (state.epoch, state.revision)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -154,9 +152,73 @@ class LkgStore:
             self._conn = None
 
 
-def _write_set(conn: sqlite3.Connection, state: CacheState, chunks) -> None:
+class SnapshotWriter:
+    """One snapshot being written to a new file next to the current one. Blocking (call off
+    the event loop); `abort` may come from another thread than `add`, hence the lock."""
+
+    def __init__(self, store: LkgStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        store.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = store.path.with_name(f".{store.path.name}.tmp")
+        self._tmp.unlink(missing_ok=True)
+        self._conn: sqlite3.Connection | None = _connect(self._tmp)
+        self._conn.execute("BEGIN")
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
+        self._conn.execute("INSERT INTO meta VALUES (1, '', 0)")
+        self._deleted: list[sync_pb2.SyncCallbacksResponse] = []
+
+    def add(self, chunk: sync_pb2.SyncCallbacksResponse) -> None:
+        with self._lock:
+            if self._conn is None:
+                return  # aborted
+            _write_set(self._conn, chunk.epoch, chunk.revision, [chunk], deletions=False)
+            if (
+                chunk.deleted_callback_ids
+                or chunk.deleted_flow_ids
+                or chunk.deleted_environment_ids
+            ):
+                self._deleted.append(chunk)
+
+    def add_state(self, state: CacheState) -> None:
+        with self._lock:
+            assert self._conn is not None
+            _write_state(self._conn, state)
+
+    def commit(self, state: CacheState) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            assert conn is not None, "aborted"
+            try:
+                # Deletions after every upsert, as edge.cache applies a set.
+                _write_set(conn, state.epoch, state.revision, self._deleted, upserts=False)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            os.replace(self._tmp, self._store.path)
+            _fsync_dir(self._store.path.parent)
+            self._store._replaced(state)
+
+    def abort(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._tmp.unlink(missing_ok=True)
+
+
+def _write_set(
+    conn: sqlite3.Connection,
+    epoch: str,
+    revision: int,
+    chunks,
+    *,
+    upserts: bool = True,
+    deletions: bool = True,
+) -> None:
     """The records a set names: upserts, then deletions (as `edge.cache.apply` does)."""
-    for m in chunks:
+    for m in chunks if upserts else ():
         for table, records in (
             ("callbacks", m.callbacks),
             ("flows", m.flows),
@@ -166,16 +228,14 @@ def _write_set(conn: sqlite3.Connection, state: CacheState, chunks) -> None:
                 f"INSERT OR REPLACE INTO {table} (id, record) VALUES (?, ?)",
                 ((r.id, r.SerializeToString()) for r in records),
             )
-    for m in chunks:
+    for m in chunks if deletions else ():
         for table, ids in (
             ("callbacks", m.deleted_callback_ids),
             ("flows", m.deleted_flow_ids),
             ("environments", m.deleted_environment_ids),
         ):
             conn.executemany(f"DELETE FROM {table} WHERE id = ?", ((i,) for i in ids))
-    conn.execute(
-        "UPDATE meta SET epoch = ?, revision = ? WHERE id = 1", (state.epoch, state.revision)
-    )
+    conn.execute("UPDATE meta SET epoch = ?, revision = ? WHERE id = 1", (epoch, revision))
 
 
 def _write_state(conn: sqlite3.Connection, state: CacheState) -> None:

@@ -1,8 +1,9 @@
 """Keeps the cache current over CallbackSyncService.SyncCallbacks (see its proto for the protocol).
 
-Per stream: send `hello` with what we have, then a heartbeat every HEARTBEAT_S. Chunks are staged
-until the last of their set (`more` unset) arrives; then the set is applied (atomically, by
-swapping the state), persisted as last-known-good, and only then acknowledged. While a change
+Per stream: send `hello` with what we have, then a heartbeat every HEARTBEAT_S. The chunks of a
+set are built into the next state (and a snapshot into a new last-known-good file) as they
+arrive, but nothing is visible until the last one (`more` unset): then the state is swapped in
+whole, the file committed, and only then the set acknowledged. While a change
 set is in transit, the callbacks it names are refused (CallbackCache.held). The first set is
 authoritative; until it arrives we keep serving what we had. Any failure ends the stream,
 dropping a partly received set; we reconnect with backoff and resync from what we applied.
@@ -22,14 +23,14 @@ from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
 from edge import lkg
 from edge.backoff import Backoff
-from edge.cache import EMPTY, CallbackCache, SyncProtocolError, apply, check_chunk
+from edge.cache import EMPTY, CacheState, CallbackCache, SetBuilder, SyncProtocolError
 
 log = logging.getLogger(__name__)
 
 #: Liveness (protocol point 7): the control plane counts an edge silent for 10 s as dead.
 HEARTBEAT_S = 2.0
-#: Sets with more records than this are applied off the event loop, so requests keep flowing
-#: while a large snapshot is turned into a state.
+#: Chunks with more records than this (and every snapshot chunk) are taken off the event loop,
+#: so requests keep flowing while a large set is turned into a state.
 APPLY_INLINE_MAX = 2_000
 
 
@@ -94,24 +95,29 @@ class SyncClient:
                 edge_id=self._edge_id, epoch=have.epoch, revision=have.revision
             )
             await send(sync_pb2.SyncCallbacksRequest(hello=hello))
-            staged: list[sync_pb2.SyncCallbacksResponse] = []
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    return  # a set cut short is dropped with `staged`
-                if heartbeats.done():
-                    heartbeats.result()  # a failed heartbeat write ends the stream
-                check_chunk(staged, message)
-                staged.append(message)
-                if not message.snapshot:
-                    # Fail closed: the state would answer for these with what is being replaced.
-                    # A snapshot holds nothing: it names everything, and the state it replaces
-                    # was already served while disconnected (docs/sync.md).
-                    self._cache.hold(message)
-                if message.more:
-                    continue
-                chunks, staged = staged, []
-                await self._apply(send, chunks)
+            incoming: _IncomingSet | None = None
+            try:
+                while True:
+                    message = await call.read()
+                    if message is grpc.aio.EOF:
+                        return  # a set cut short is dropped with `incoming`
+                    if heartbeats.done():
+                        heartbeats.result()  # a failed heartbeat write ends the stream
+                    if incoming is None:
+                        incoming = _IncomingSet(self._cache.state or EMPTY, message, self._lkg)
+                    if not message.snapshot:
+                        # Fail closed: the state would answer for these with what is being
+                        # replaced. A snapshot holds nothing: it names everything, and the state
+                        # it replaces was already served while disconnected (docs/sync.md).
+                        self._cache.hold(message)
+                    await incoming.add(message)
+                    if message.more:
+                        continue
+                    done, incoming = incoming, None
+                    await self._apply(send, done)
+            finally:
+                if incoming is not None:
+                    await asyncio.to_thread(incoming.drop)
         finally:
             heartbeats.cancel()
             await asyncio.gather(heartbeats, return_exceptions=True)
@@ -122,13 +128,8 @@ class SyncClient:
             await asyncio.sleep(HEARTBEAT_S)
             await send(sync_pb2.SyncCallbacksRequest(heartbeat=sync_pb2.SyncHeartbeat()))
 
-    async def _apply(self, send, chunks: list[sync_pb2.SyncCallbacksResponse]) -> None:
-        base = self._cache.state or EMPTY
-        size = sum(len(m.callbacks) + len(m.flows) + len(m.environments) for m in chunks)
-        if size > APPLY_INLINE_MAX:
-            state = await asyncio.to_thread(apply, base, chunks)
-        else:
-            state = apply(base, chunks)
+    async def _apply(self, send, incoming: _IncomingSet) -> None:
+        state = incoming.builder.build()
         first = not self._cache.live
         self._cache.install(state, confirmed_at=time.time(), live=True)
         if first:
@@ -136,7 +137,7 @@ class SyncClient:
             self._last_error = ""
             log.info("control plane in sync at epoch %s revision %d", state.epoch, state.revision)
         # Persist before acknowledging: an ack promises the edge would come back with this state.
-        await asyncio.to_thread(self._lkg.save, state, chunks, base)
+        await asyncio.to_thread(incoming.persist, state)
         ack = sync_pb2.SyncAck(epoch=state.epoch, revision=state.revision)
         await send(sync_pb2.SyncCallbacksRequest(ack=ack))
 
@@ -145,3 +146,43 @@ class SyncClient:
         if what != self._last_error:
             log.warning("control-plane sync stream down (%s); retrying", what)
             self._last_error = what
+
+
+class _IncomingSet:
+    """A set being received: its records turned into the next state as chunks arrive, and, for
+    a snapshot, written to a new last-known-good file as they arrive too, so a large snapshot
+    is never held whole as protobufs. Change sets keep their chunks: the file takes them as
+    changes (edge/lkg.py)."""
+
+    def __init__(
+        self, base: CacheState, first: sync_pb2.SyncCallbacksResponse, store: lkg.LkgStore
+    ) -> None:
+        self.base = base
+        self.builder = SetBuilder(base, first)  # refuses changes that cannot follow `base`
+        self.store = store
+        self.writer = store.begin_snapshot() if first.snapshot else None
+        self.chunks: list[sync_pb2.SyncCallbacksResponse] = []
+
+    async def add(self, chunk: sync_pb2.SyncCallbacksResponse) -> None:
+        size = len(chunk.callbacks) + len(chunk.flows) + len(chunk.environments)
+        if self.writer is not None or size > APPLY_INLINE_MAX:
+            await asyncio.to_thread(self._add, chunk)
+        else:
+            self._add(chunk)
+
+    def _add(self, chunk: sync_pb2.SyncCallbacksResponse) -> None:
+        self.builder.add(chunk)  # checks the chunk belongs to the set
+        if self.writer is not None:
+            self.writer.add(chunk)
+        else:
+            self.chunks.append(chunk)
+
+    def persist(self, state: CacheState) -> None:
+        if self.writer is not None:
+            self.writer.commit(state)
+        else:
+            self.store.save(state, self.chunks, self.base)
+
+    def drop(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
