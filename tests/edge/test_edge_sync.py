@@ -218,6 +218,10 @@ async def test_a_snapshot_in_transit_leaves_the_previous_state_served(edge, sync
     assert not edge.app.ctx.cache.held.callback_ids
     assert (await edge.client.head(signed(CB_OK))).status_code == 204
     assert edge.app.ctx.cache.state.epoch == EPOCH
+    # The new last-known-good file it had begun is gone; the old one is as it was.
+    lkg_path = edge.settings.lkg_path
+    assert [p.name for p in lkg_path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert lkg.load(lkg_path).state == edge.app.ctx.cache.state
     fake.gate.set()
 
 
