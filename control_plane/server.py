@@ -54,7 +54,8 @@ SERVER_OPTIONS = [
     # Two processes on one port would split edges between them unnoticed.
     ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 16 << 20),
-    ("grpc.max_send_message_length", 64 << 20),  # snapshots for large installations
+    # Sync sets travel in ~1 MiB chunks (control_plane/sync/chunks.py): no message needs more.
+    ("grpc.max_send_message_length", 8 << 20),
     # Edges ping every 20 s on idle streams (edge/app.py); accept that instead of GOAWAY
     # `too_many_pings`. This is grpc core's GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS
     # (grpc_types.h); a misspelt name is ignored without a word, and once cut idle callbacks off

@@ -35,7 +35,7 @@ access_log = logging.getLogger("edge.access")
 # Both streams are long-lived and may sit idle for hours: keepalive pings notice a dead peer
 # (a half-open TCP connection) within ~30 s, so the edge reconnects, and its staleness clock
 # starts, instead of trusting a stream that will never deliver again. The control plane allows
-# pings this often (control_plane/server.py). Snapshots can be large: allow 64 MiB messages.
+# pings this often (control_plane/server.py). Sync sets arrive in ~1 MiB chunks: 8 MiB is ample.
 #
 # Reconnect backoff: gRPC's default (1 s, x1.6 per failed attempt, up to 120 s) means a peer back
 # after a few minutes' outage is noticed up to two minutes late. Capped at 500 ms (+-20% jitter
@@ -48,7 +48,7 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 8 << 20),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 500),
     ("grpc.min_reconnect_backoff_ms", 1_000),

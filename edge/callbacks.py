@@ -1,9 +1,10 @@
 """The callback route: authenticate and route from the cache, start the run, answer the caller.
 
 Order of checks (docs/design.md §1): body size (413, as Sanic's own limit while reading applies
-before any route) → signature present (401) → cache usable (503 not_ready) → callback and
-signature (403, indistinguishable) → VE prefix (404, only after authentication, so prefixes cannot
-be probed) → deployment (503) → run. HEAD stops before the run: it answers 204 when a GET would
+before any route) → signature present (401) → cache usable (503 not_ready) → no change to this
+callback in transit (503 not_ready, docs/sync.md) → callback and signature (403,
+indistinguishable) → VE prefix (404, only after authentication, so prefixes cannot be probed) →
+deployment (503) → run. HEAD stops before the run: it answers 204 when a GET would
 start a run, so monitors can check a URL without running the flow.
 """
 
@@ -71,6 +72,8 @@ async def handle(
     if state is None:
         raise errors.NotReady
     record = state.callback(company, callback_id)
+    if ctx.cache.held.holds(callback_id, record):
+        raise errors.ChangePending
     if not signatures.matches(signature, record.signature_digests if record else None):
         raise errors.Forbidden
     assert record is not None
@@ -82,7 +85,7 @@ async def handle(
         if found is None:
             raise errors.UnknownEnvironment
         environment_id = found
-    deployment = record.deployments.get(environment_id)
+    deployment = state.deployment(record, environment_id)
     if deployment is None:
         raise errors.NotDeployed
     if not deployment.enabled:

@@ -84,6 +84,15 @@ class NotReady(CallbackError):
     text = "This edge has no current callback configuration yet; try again shortly."
 
 
+class ChangePending(CallbackError):
+    """A change to this callback is arriving from the control plane (docs/sync.md): serving the
+    state it replaces could accept a revoked signature, so fail closed until it is applied."""
+
+    status_code = 503
+    reason = "not_ready"
+    text = "This callback's configuration is being updated; try again shortly."
+
+
 class RunnerDown(CallbackError):
     status_code = 503
     reason = "runner_unavailable"

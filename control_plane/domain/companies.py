@@ -51,4 +51,6 @@ def delete_company(p: Principal, slug: str) -> None:
             record_change("callback", cb.id)
         for env in Environment.select(Environment.id).where(Environment.company == company):
             record_change("environment", env.id)
+        for flow in Flow.select(Flow.id).where(Flow.company == company):
+            record_change("flow", flow.id)
         company.delete_instance(recursive=True)

@@ -128,6 +128,7 @@ def delete_flow(p: Principal, flow_id: str) -> None:
         flow = tenancy.flow(p, flow_id, "id")
         for cb in Callback.select(Callback.id).where(Callback.flow == flow):
             record_change("callback", cb.id)
+        record_change("flow", flow.id)  # edges drop its FlowRecord too
         flow.delete_instance(recursive=True)
 
 

@@ -1,28 +1,51 @@
-"""What an edge must know, built from the store: snapshots and changes since a revision.
+"""What an edge must know, read from the store: whole snapshots and the changes since a revision,
+as `Record`s (one protobuf each) that `chunks.py` packs into bounded messages.
 
 Records are read after the head revision, so they are at least as new as the revision reported;
 a change that lands in between is sent again with its own revision, and applying is idempotent.
+Everything is read in keyset-paginated batches: a snapshot of a million callbacks never sits in
+memory as one list.
+
+Deployments travel once per flow (FlowRecord); callbacks name their flow. Sending them on every
+callback multiplied the state by the number of environments (issue 7: 1,100 environments times
+1,100 callbacks made one 72.8 MB message).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from boomerang.v1 import callback_sync_service_pb2 as sync
 from control_plane.store import changes
 from control_plane.store.models import Callback, Company, Deployment, Environment, Flow
 
-CHUNK = 500  # keeps IN (...) lists under every backend's parameter limit
+ID_BATCH = 500  # keeps IN (...) lists under every backend's parameter limit
+PAGE = 2_000  # rows per keyset-paginated read of a snapshot
 
 
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i : i + CHUNK]
+@dataclass(frozen=True)
+class SetHeader:
+    epoch: str
+    revision: int
+    snapshot: bool
 
 
-def _callback_records(where=None) -> list[sync.CallbackRecord]:
-    q = (
+# One unit of a set: ("callbacks" | "environments" | "flows", record) or
+# ("deleted_callback_ids" | "deleted_environment_ids" | "deleted_flow_ids", id).
+Item = tuple[str, object]
+
+
+def _batches(ids: Iterable[str]) -> Iterator[list[str]]:
+    ids = sorted(ids)
+    for i in range(0, len(ids), ID_BATCH):
+        yield ids[i : i + ID_BATCH]
+
+
+def _callbacks(where, limit: int | None = None) -> list[sync.CallbackRecord]:
+    # Plain tuples: building a peewee model per row was most of a snapshot's time.
+    rows = (
         Callback.select(
             Callback.id,
             Callback.flow,
@@ -34,54 +57,58 @@ def _callback_records(where=None) -> list[sync.CallbackRecord]:
         )
         .join(Flow)
         .join(Company)
+        .where(where)
         .order_by(Callback.id)
-        .objects()
+        .limit(limit)
+        .tuples()
     )
-    rows = list(q if where is None else q.where(where))
-    flow_ids = sorted({r.flow_id for r in rows})
+    return [
+        sync.CallbackRecord(
+            id=cb_id,
+            company=slug,
+            flow_id=flow_id,
+            signature_digests=[bytes(sig_digest)],
+            content_type=content_type,
+            timeout_ms=timeout_ms,
+            rate_limit_per_minute=rate_limit,
+        )
+        for cb_id, flow_id, sig_digest, content_type, timeout_ms, rate_limit, slug in rows
+    ]
+
+
+def _flows(where, limit: int | None = None) -> list[sync.FlowRecord]:
+    query = Flow.select(Flow.id, Company.slug).join(Company).where(where).order_by(Flow.id)
+    rows = list(query.limit(limit).objects())
     deployments = defaultdict(list)
-    for chunk in _chunks(flow_ids):
-        for d in Deployment.select().where(Deployment.flow.in_(chunk)):
+    for batch in _batches(r.id for r in rows):
+        query = Deployment.select().where(Deployment.flow.in_(batch))
+        for d in query.order_by(Deployment.flow, Deployment.environment_id):
             deployments[d.flow_id].append(
                 sync.DeploymentRecord(
                     environment_id=d.environment_id, version_id=d.version_id, enabled=d.enabled
                 )
             )
-    return [
-        sync.CallbackRecord(
-            id=r.id,
-            company=r.slug,
-            flow_id=r.flow_id,
-            signature_digests=[bytes(r.signature_digest)],
-            content_type=r.content_type,
-            timeout_ms=r.timeout_ms,
-            rate_limit_per_minute=r.rate_limit_per_minute,
-            deployments=deployments[r.flow_id],
-        )
-        for r in rows
-    ]
+    return [sync.FlowRecord(id=r.id, company=r.slug, deployments=deployments[r.id]) for r in rows]
 
 
-def _environment_records(where=None) -> list[sync.EnvironmentRecord]:
-    q = (
+def _environments(where, limit: int | None = None) -> list[sync.EnvironmentRecord]:
+    rows = (
         Environment.select(Environment.id, Environment.url_prefix, Company.slug)
         .join(Company)
+        .where(where)
         .order_by(Environment.id)
+        .limit(limit)
         .objects()
     )
-    rows = q if where is None else q.where(where)
     return [sync.EnvironmentRecord(id=r.id, company=r.slug, url_prefix=r.url_prefix) for r in rows]
 
 
-def snapshot() -> sync.SyncCallbacksResponse:
-    head = changes.head()
-    return sync.SyncCallbacksResponse(
-        epoch=head.epoch,
-        revision=head.revision,
-        snapshot=True,
-        callbacks=_callback_records(),
-        environments=_environment_records(),
-    )
+# field name -> (reader of records matching a condition, the table's id column)
+_KINDS: dict[str, tuple[Callable, object]] = {
+    "environments": (_environments, Environment.id),
+    "flows": (_flows, Flow.id),
+    "callbacks": (_callbacks, Callback.id),
+}
 
 
 def can_resume(epoch: str, revision: int, head: changes.Head) -> bool:
@@ -93,31 +120,53 @@ def can_resume(epoch: str, revision: int, head: changes.Head) -> bool:
     return oldest == 0 or revision >= oldest - 1
 
 
-def since(epoch: str, revision: int) -> sync.SyncCallbacksResponse:
-    """Changes after `revision`, or a snapshot when they cannot be proven complete."""
-    head = changes.head()
-    if not can_resume(epoch, revision, head):
-        return snapshot()
-    touched: dict[str, set[str]] = defaultdict(set)
-    for change in changes.changes_since(revision, head.revision):
-        touched[change.entity].add(change.entity_id)
-    callback_ids = set(touched["callback"])
-    for chunk in _chunks(sorted(touched["flow"])):
-        callback_ids.update(
-            c.id for c in Callback.select(Callback.id).where(Callback.flow.in_(chunk))
-        )
-    records: list[sync.CallbackRecord] = []
-    for chunk in _chunks(sorted(callback_ids)):
-        records += _callback_records(Callback.id.in_(chunk))
-    environments: list[sync.EnvironmentRecord] = []
-    for chunk in _chunks(sorted(touched["environment"])):
-        environments += _environment_records(Environment.id.in_(chunk))
-    return sync.SyncCallbacksResponse(
-        epoch=head.epoch,
-        revision=head.revision,
-        snapshot=False,
-        callbacks=records,
-        deleted_callback_ids=sorted(callback_ids - {r.id for r in records}),
-        environments=environments,
-        deleted_environment_ids=sorted(touched["environment"] - {e.id for e in environments}),
-    )
+class SetReader:
+    """Reads one set (a snapshot or the changes since a revision) a batch at a time.
+
+    `header()` decides what the set is; then `next_batch()` returns the next few thousand items
+    ([] at the end). Each call is a short piece of blocking database work, meant for the
+    database pool, so a large snapshot never holds a connection (or a transaction) for long.
+    """
+
+    def __init__(self, epoch: str, revision: int) -> None:
+        self._since = (epoch, revision)
+        self._steps: Iterator[list[Item]] | None = None
+
+    def header(self) -> SetHeader:
+        head = changes.head()
+        epoch, revision = self._since
+        if can_resume(epoch, revision, head):
+            self._steps = self._changes(revision, head.revision)
+            return SetHeader(head.epoch, head.revision, snapshot=False)
+        self._steps = self._snapshot()
+        return SetHeader(head.epoch, head.revision, snapshot=True)
+
+    def next_batch(self) -> list[Item]:
+        assert self._steps is not None, "header() first"
+        return next(self._steps, [])
+
+    def _snapshot(self) -> Iterator[list[Item]]:
+        for field, (read, id_column) in _KINDS.items():
+            after = ""
+            while True:
+                rows = _page(read, id_column, after)
+                if not rows:
+                    break
+                after = rows[-1].id
+                yield [(field, r) for r in rows]
+
+    def _changes(self, revision: int, upto: int) -> Iterator[list[Item]]:
+        touched: dict[str, set[str]] = defaultdict(set)
+        for change in changes.changes_since(revision, upto):
+            touched[change.entity].add(change.entity_id)
+        for field, (read, id_column) in _KINDS.items():
+            entity = field[:-1]  # "callbacks" -> "callback"
+            for batch in _batches(touched[entity]):
+                found = read(id_column.in_(batch))
+                gone = sorted(set(batch) - {r.id for r in found})
+                yield [(field, r) for r in found] + [(f"deleted_{entity}_ids", i) for i in gone]
+
+
+def _page(read: Callable, id_column, after: str) -> list:
+    """The next PAGE records with an id above `after` (keyset pagination: no OFFSET scans)."""
+    return read(id_column > after, PAGE)

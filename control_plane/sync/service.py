@@ -15,18 +15,21 @@ from control_plane.domain.validation import unprintable
 from control_plane.grpckit import convert
 from control_plane.grpckit.servicer import Runtime, Servicer
 from control_plane.grpckit.status import to_status
-from control_plane.sync import edges, records
+from control_plane.sync import edges
+from control_plane.sync.chunks import ChunkPacker
 from control_plane.sync.feed import ChangeFeed
+from control_plane.sync.liveness import Liveness
+from control_plane.sync.records import SetReader
 
 log = logging.getLogger(__name__)
 
-# Flow control: at most this many messages await an ack; meanwhile changes coalesce into the
-# next message, so a slow edge costs one pending message, never a backlog.
+# Flow control: at most this many sets await an ack; meanwhile changes coalesce into the next
+# set, so a slow edge costs one pending set, never a backlog.
 MAX_UNACKED = 4
 # An edge whose window stays full this long is not keeping up: reset it; it resyncs.
 ACK_TIMEOUT_S = 10.0
 HELLO_TIMEOUT_S = 10.0
-# A write the edge does not take within this long means it stopped reading: reset the stream.
+# A write (one chunk) the edge does not take within this long means it stopped reading: reset.
 WRITE_TIMEOUT_S = 10.0
 
 
@@ -57,6 +60,7 @@ class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
     def __init__(self, runtime: Runtime, feed: ChangeFeed) -> None:
         super().__init__(runtime)
         self.feed = feed
+        self.liveness = Liveness(runtime)
 
     async def ListEdges(self, request, context):
         def fn(p):
@@ -91,7 +95,7 @@ class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
             _check_hello(hello)
         except DomainError as err:
             await context.abort_with_status(to_status(err))
-        stream = _EdgeStream(self.rt, self.feed, context, hello.edge_id)
+        stream = _EdgeStream(self.rt, self.feed, self.liveness, context, hello.edge_id)
         try:
             await stream.run(requests, hello.epoch, hello.revision)
         except DomainError as err:
@@ -101,35 +105,46 @@ class CallbackSyncServicer(Servicer, sync_grpc.CallbackSyncServiceServicer):
 
 
 class _EdgeStream:
-    """State of one edge's stream: what was sent, what was acknowledged."""
+    """State of one edge's stream: how many sets await an ack."""
 
-    def __init__(self, rt: Runtime, feed: ChangeFeed, context, edge_id: str) -> None:
-        self.rt, self.feed, self.context, self.edge_id = rt, feed, context, edge_id
+    def __init__(self, rt: Runtime, feed: ChangeFeed, liveness: Liveness, context, edge_id: str):
+        self.rt, self.feed, self.liveness = rt, feed, liveness
+        self.context, self.edge_id = context, edge_id
         self.wake = feed.subscribe()
         self.ack_event = asyncio.Event()
         self.unacked = 0
-        self.acked = ("", 0)
         self.reader: asyncio.Task | None = None
 
     async def run(self, requests, epoch: str, revision: int) -> None:
         await self.rt.db(lambda: edges.record(self.edge_id, epoch, revision, True))
-        self.acked = (epoch, revision)
         self.reader = asyncio.create_task(
             self._read_acks(requests), name=f"sync-acks-{self.edge_id}"
         )
-        # The first message is authoritative: changes since what the edge has, or a snapshot.
-        message = await self.rt.db(lambda: records.since(epoch, revision))
+        # The first set is authoritative: changes since what the edge has, or a snapshot.
+        sent = (epoch, revision)
         while True:
-            await self._send(message)
-            sent = (message.epoch, message.revision)
+            sent = await self._send_set(*sent)
             while self.unacked >= MAX_UNACKED or self._head() in (None, sent):
                 if not await self._wait():
                     return  # the edge closed its side
-            message = await self.rt.db(lambda s=sent: records.since(*s))
 
     def _head(self) -> tuple[str, int] | None:
         head = self.feed.head
         return None if head is None else (head.epoch, head.revision)
+
+    async def _send_set(self, epoch: str, revision: int) -> tuple[str, int]:
+        """Sends everything since (epoch, revision) as one set of bounded chunks, read from the
+        store a page at a time; returns the set's (epoch, revision)."""
+        reader = SetReader(epoch, revision)
+        header = await self.rt.db(reader.header)
+        packer = ChunkPacker(header)
+        while batch := await self.rt.db(reader.next_batch):
+            for field, value in batch:
+                if (chunk := packer.add(field, value)) is not None:
+                    await self._write(chunk)
+        await self._write(packer.finish())
+        self.unacked += 1
+        return header.epoch, header.revision
 
     async def _wait(self) -> bool:
         """Waits for news (a new head, or an ack when the window is full); False once the edge
@@ -150,39 +165,40 @@ class _EdgeStream:
             raise DomainError(
                 "resource_exhausted",
                 "SLOW_CONSUMER",
-                f"no acknowledgement for {ACK_TIMEOUT_S}s with {MAX_UNACKED} messages "
+                f"no acknowledgement for {ACK_TIMEOUT_S}s with {MAX_UNACKED} sets "
                 "outstanding; reconnect to resync",
             )
         (self.ack_event if window_full else self.wake).clear()
         return True
 
-    async def _send(self, message: sync.SyncCallbacksResponse) -> None:
+    async def _write(self, message: sync.SyncCallbacksResponse) -> None:
         try:
             await asyncio.wait_for(self.context.write(message), WRITE_TIMEOUT_S)
         except TimeoutError:
             log.warning("edge %s is not reading; resetting", self.edge_id)
             await self.context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "edge not reading")
-        self.unacked += 1
 
     async def _read_acks(self, requests) -> None:
         async for request in requests:
-            if not request.HasField("ack"):
-                raise _violation("after hello, an edge sends only acks")
+            kind = request.WhichOneof("message")
+            if kind == "heartbeat":
+                await self.liveness.heard(self.edge_id)
+                continue
+            if kind != "ack":
+                raise _violation("after hello, an edge sends only acks and heartbeats")
             _check_position("ack", request.ack.epoch, request.ack.revision)
             self.unacked = max(0, self.unacked - 1)
             self.ack_event.set()
             ack = (request.ack.epoch, request.ack.revision)
-            if ack != self.acked:
-                self.acked = ack
-                await self.rt.db(lambda a=ack: edges.record(self.edge_id, a[0], a[1], True))
+            # Recording an ack also dates the edge's last contact.
+            await self.rt.db(lambda a=ack: edges.record(self.edge_id, a[0], a[1], True))
 
     async def close(self) -> None:
         self.feed.unsubscribe(self.wake)
         if self.reader is not None:
             self.reader.cancel()
             await asyncio.gather(self.reader, return_exceptions=True)
-        epoch, revision = self.acked
         try:
-            await self.rt.db(lambda: edges.record(self.edge_id, epoch, revision, False))
+            await self.rt.db(lambda: edges.disconnected(self.edge_id))
         except Exception:
             log.exception("cannot record that edge %s disconnected", self.edge_id)

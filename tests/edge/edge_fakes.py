@@ -151,6 +151,7 @@ class FakeSync(sync_grpc.CallbackSyncServiceServicer):
         self.gate.set()
         self.hellos: list[sync_pb2.SyncHello] = []
         self.acks: list[tuple[str, int]] = []
+        self.heartbeats = 0
         #: Streams refused for a missing or wrong API key.
         self.rejected = 0
         self._streams: list[tuple[asyncio.Queue, grpc.aio.ServicerContext]] = []
@@ -184,6 +185,9 @@ class FakeSync(sync_grpc.CallbackSyncServiceServicer):
             request = await context.read()
             if request is grpc.aio.EOF:
                 return
+            if request.WhichOneof("message") == "heartbeat":
+                self.heartbeats += 1
+                continue
             self.acks.append((request.ack.epoch, request.ack.revision))
 
     def push(self, message: sync_pb2.SyncCallbacksResponse) -> None:

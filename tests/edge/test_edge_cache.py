@@ -9,7 +9,7 @@ from edge_fakes import EPOCH, callback, deployment, digest
 
 from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
 from edge import lkg, signatures
-from edge.cache import EMPTY, CacheState, SyncProtocolError, apply
+from edge.cache import EMPTY, SyncProtocolError, apply
 
 A, B, C = "01aaaaaaaaaaaaaaaaaaaaaaaa", "01bbbbbbbbbbbbbbbbbbbbbbbb", "01cccccccccccccccccccccccc"
 
@@ -105,11 +105,11 @@ def test_apply(case: Case) -> None:
         state = apply(state, m)
 
     assert state.epoch == EPOCH and state.revision == case.revision
-    assert set(state.callbacks) == case.callbacks
+    assert {(r.company, r.id) for r in state.callbacks.values()} == case.callbacks
     assert dict(state.prefixes) == case.prefixes
     for cb_id, version in case.versions.items():
-        record = next(r for r in state.callbacks.values() if r.id == cb_id)
-        assert record.deployments[""].version_id == version
+        record = state.callbacks[cb_id]
+        assert state.deployment(record, "").version_id == version
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -127,7 +127,7 @@ def test_apply_never_mutates_the_old_state() -> None:
     assert before.environment_id("acme", "fr") is None
     assert after.callback("acme", A) is None and after.environment_id("acme", "fr") == "e3"
     with pytest.raises(TypeError):
-        before.callbacks[("acme", C)] = None  # type: ignore[index]
+        before.callbacks[C] = None  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -157,8 +157,41 @@ def test_lkg_round_trip(tmp_path) -> None:
     assert loaded is not None and loaded.state == state
     assert loaded.state.callback("acme", C).deployments["e2"].version_id == "v3"
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
-    raw = sync_pb2.SyncCallbacksResponse.FromString(path.read_bytes())
-    assert raw.snapshot and raw.revision == 6
+
+
+def test_lkg_writes_a_change_set_as_changes_and_reloads_the_same_state(tmp_path) -> None:
+    path = tmp_path / "lkg.binpb"
+    store = lkg.LkgStore(path)
+    base = apply(EMPTY, FLOWS_BASE)
+    store.save(base, [FLOWS_BASE], EMPTY)  # a snapshot: written from its own chunks
+    assert lkg.load(path).state == base
+    inode = path.stat().st_ino
+    changes = [
+        msg(6, more=True, callbacks=[callback(C)], flows=[flow("f-a", ("", "v7"))]),
+        msg(6, deleted_callback_ids=[B], deleted_flow_ids=["f-b"], environments=[env("e3", "fr")]),
+    ]
+    after = apply(base, changes)
+    store.save(after, changes, base)
+    store.close()
+
+    assert path.stat().st_ino == inode  # written in place, not rewritten whole
+    loaded = lkg.load(path)
+    assert loaded is not None and loaded.state == after
+    assert loaded.state.deployment(loaded.state.callbacks[A], "").version_id == "v7"
+
+
+def test_lkg_rewrites_whole_when_it_does_not_hold_the_base(tmp_path) -> None:
+    path = tmp_path / "lkg.binpb"
+    base = apply(EMPTY, FLOWS_BASE)
+    later = apply(base, msg(7, deleted_callback_ids=[A]))
+    lkg.save(path, base)
+    # A store that missed revision 7 (its write failed, say) is handed revision 8's changes.
+    store = lkg.LkgStore(path)
+    eight = msg(8, callbacks=[callback(C)])
+    final = apply(later, eight)
+    store.save(final, [eight], later)
+    store.close()
+    assert lkg.load(path).state == final
 
 
 def test_lkg_missing_or_corrupt_is_no_state(tmp_path) -> None:
@@ -171,8 +204,87 @@ def test_lkg_missing_or_corrupt_is_no_state(tmp_path) -> None:
     assert lkg.load(not_snapshot) is None
 
 
-def test_empty_state_serializes_as_an_empty_snapshot() -> None:
-    assert apply(EMPTY, CacheState().to_proto()) == EMPTY
+def test_lkg_in_the_previous_format_still_loads(tmp_path) -> None:
+    old = tmp_path / "lkg.binpb"
+    old.write_bytes(BASE.SerializeToString())  # one snapshot message, as written before
+    loaded = lkg.load(old)
+    assert loaded is not None and loaded.state == apply(EMPTY, BASE)
+
+
+FLOWS_BASE = msg(
+    5,
+    snapshot=True,
+    callbacks=[
+        sync_pb2.CallbackRecord(id=A, company="acme", flow_id="f-a"),
+        sync_pb2.CallbackRecord(id=B, company="acme", flow_id="f-b"),
+    ],
+    environments=[env("e1", "uk")],
+)
+
+
+def flow(flow_id: str, *deployments: tuple[str, str], company: str = "acme"):
+    return sync_pb2.FlowRecord(
+        id=flow_id,
+        company=company,
+        deployments=[deployment(version, environment) for environment, version in deployments],
+    )
+
+
+def test_callbacks_route_through_their_flow() -> None:
+    state = apply(
+        EMPTY,
+        msg(
+            5,
+            snapshot=True,
+            callbacks=[
+                sync_pb2.CallbackRecord(id=A, company="acme", flow_id="f-a"),
+                sync_pb2.CallbackRecord(id=B, company="acme", flow_id="f-other-company"),
+                sync_pb2.CallbackRecord(id=C, company="acme", flow_id="f-gone"),
+            ],
+            flows=[
+                flow("f-a", ("", "v1"), ("e1", "v2")),
+                flow("f-other-company", ("", "v9"), company="globex"),
+            ],
+        ),
+    )
+    a = state.callbacks[A]
+    assert (state.deployment(a, "").version_id, state.deployment(a, "e1").version_id) == (
+        "v1",
+        "v2",
+    )
+    assert state.deployment(a, "e2") is None
+    # A flow of another company never routes a callback; an unknown flow routes nowhere.
+    assert state.deployment(state.callbacks[B], "") is None
+    assert state.deployment(state.callbacks[C], "") is None
+    # One flow change reroutes every callback of the flow.
+    moved = apply(state, msg(6, flows=[flow("f-a", ("", "v3"))]))
+    assert moved.deployment(moved.callbacks[A], "").version_id == "v3"
+    assert moved.deployment(moved.callbacks[A], "e1") is None
+    gone = apply(moved, msg(7, deleted_flow_ids=["f-a"]))
+    assert gone.deployment(gone.callbacks[A], "") is None
+
+
+def test_a_set_in_chunks_applies_as_one_message_would() -> None:
+    whole = msg(
+        6,
+        callbacks=[callback(C), callback(A, deployment("v9"))],
+        deleted_callback_ids=[B],
+        environments=[env("e3", "fr")],
+    )
+    chunks = [
+        msg(6, more=True, callbacks=[callback(C)]),
+        msg(6, more=True, callbacks=[callback(A, deployment("v9"))]),
+        msg(6, deleted_callback_ids=[B], environments=[env("e3", "fr")]),
+    ]
+    base = apply(EMPTY, BASE)
+    assert apply(base, chunks) == apply(base, whole)
+
+
+def test_chunks_of_different_sets_are_refused() -> None:
+    with pytest.raises(SyncProtocolError):
+        apply(apply(EMPTY, BASE), [msg(6, more=True), msg(7)])
+    with pytest.raises(SyncProtocolError):
+        apply(EMPTY, [msg(6, snapshot=True, more=True), msg(6)])
 
 
 @pytest.mark.parametrize(

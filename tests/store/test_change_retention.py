@@ -29,8 +29,8 @@ def test_prune_deletes_a_prefix_and_edges_behind_it_get_a_snapshot(db):
     assert changes.oldest_retained() == 4
     assert records.can_resume(head.epoch, 3, head)  # needs 4.. : all there
     assert not records.can_resume(head.epoch, 2, head)  # needed 3: pruned → snapshot
-    assert records.since(head.epoch, 2).snapshot
-    assert not records.since(head.epoch, 3).snapshot
+    assert records.SetReader(head.epoch, 2).header().snapshot
+    assert not records.SetReader(head.epoch, 3).header().snapshot
 
 
 def test_prune_never_empties_the_log(db):

@@ -124,7 +124,7 @@ EDGE_MUTATIONS = [
     Mutation(
         "delete flow",
         lambda w: flows.delete_flow(ADMIN, w.flow),
-        lambda w, _: [("callback", c) for c in w.callbacks],
+        lambda w, _: [("callback", c) for c in w.callbacks] + [("flow", w.flow)],
     ),
     Mutation(
         "delete company",
@@ -132,6 +132,7 @@ EDGE_MUTATIONS = [
         lambda w, _: (
             [("callback", c) for c in [*w.callbacks, w.other_callback]]
             + [("environment", e) for e in (w.ve, w.spare)]
+            + [("flow", f) for f in (w.flow, w.other_flow)]
         ),
     ),
 ]

@@ -18,7 +18,7 @@ from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import flow_service_pb2 as fs
-from control_plane.sync import service
+from control_plane.sync import edges, service
 from tests.api.helpers import CALLBACK_FLOW, Stubs, failure, struct
 
 
@@ -90,9 +90,13 @@ async def test_snapshot_then_changes_then_resume(plane):
     assert record.id == cb.id and record.company == "acme" and record.flow_id == flow.id
     assert list(record.signature_digests) == [hashlib.sha256(cb.signature.encode()).digest()]
     assert cb.signature.encode() not in first.SerializeToString()  # never the secret itself
-    assert [(d.environment_id, d.version_id, d.enabled) for d in record.deployments] == [
+    assert not record.deployments  # deployments travel once per flow
+    [flow_record] = first.flows
+    assert (flow_record.id, flow_record.company) == (flow.id, "acme")
+    assert [(d.environment_id, d.version_id, d.enabled) for d in flow_record.deployments] == [
         ("", dep.version.id, True)
     ]
+    assert not first.more
     assert [(e.id, e.company, e.url_prefix) for e in first.environments] == [(env.id, "acme", "uk")]
     await edge.ack(first)
 
@@ -123,6 +127,9 @@ async def test_snapshot_then_changes_then_resume(plane):
     first_again = await resumed.next()
     assert not first_again.snapshot
     assert list(first_again.deleted_callback_ids) == [cb.id]
+    assert [(f.id, [d.enabled for d in f.deployments]) for f in first_again.flows] == [
+        (flow.id, [False])
+    ]
     assert first_again.revision == change.revision + 2
     await resumed.close()
 
@@ -193,15 +200,23 @@ async def test_a_consumer_that_stops_acking_is_reset_and_resyncs(plane, monkeypa
     edge = EdgeStream(s, md)
     await edge.hello()
     received = [await edge.next()]  # never acknowledged
-    for _ in range(service.MAX_UNACKED + 3):
+
+    async def regenerate():
         await s.callbacks.RegenerateSignature(cbs.RegenerateSignatureRequest(id=cb.id), metadata=md)
+
+    # One change at a time, each read before the next is made: exactly one set per change, so
+    # the window fills after MAX_UNACKED sets whatever the timing (coalescing several changes
+    # into one set once left the window short of full, and the stream waiting forever).
+    while len(received) < service.MAX_UNACKED:
+        await regenerate()
+        received.append(await edge.next())
+    await regenerate()  # the window is full: this one is held back
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        while True:
-            received.append(await edge.next())
+        received.append(await edge.next())
     f = failure(err.value)
     assert f.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert f.reason == "ERROR_REASON_SLOW_CONSUMER"
-    assert len(received) == service.MAX_UNACKED  # the window held; nothing queued beyond it
+    assert len(received) == service.MAX_UNACKED  # the window held; nothing sent beyond it
     # Reconnecting from the last revision it applied brings it current.
     latest = (await s.callbacks.GetCallback(cbs.GetCallbackRequest(id=cb.id), metadata=md)).callback
     again = EdgeStream(s, md)
@@ -233,7 +248,22 @@ async def test_changes_are_coalesced(plane):
     await edge.close()
 
 
-async def test_regenerate_can_wait_for_connected_edges(plane):
+async def shown_connected(s: Stubs, md, edge_id: str, connected: bool = True) -> bool:
+    """ListEdges lists `edge_id` with that `connected`."""
+    listed = (await s.sync.ListEdges(sync.ListEdgesRequest(), metadata=md)).edges
+    return any(e.edge_id == edge_id and e.connected == connected for e in listed)
+
+
+async def until(check, within_s: float = 10.0) -> None:
+    """Waits until the async `check()` is true; fails the test after `within_s`."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {within_s}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_regenerate_can_wait_for_connected_edges(plane, monkeypatch):
     s, md = Stubs.on(plane.channel), plane.metadata()
     _, _, _, cb = await _setup(s, md)
     acking, silent = EdgeStream(s, md), EdgeStream(s, md)
@@ -252,8 +282,11 @@ async def test_regenerate_can_wait_for_connected_edges(plane):
     )
     assert list(response.pending_edge_ids) == ["silent"]  # "acking" applied it in time
 
+    # An edge gone silent for the liveness window is dead: not waited for. ("acking" is heard
+    # from again when it acknowledges the next change.)
     await silent.close()
-    await asyncio.sleep(0.2)  # the control plane notices the stream is gone
+    monkeypatch.setattr(edges, "LIVENESS_S", 0.5)
+    await until(lambda: shown_connected(s, md, "silent", connected=False))
     response = await s.callbacks.RegenerateSignature(
         cbs.RegenerateSignatureRequest(id=cb.id, wait_for_edges_ms=2000), metadata=md
     )

@@ -1,0 +1,198 @@
+"""The change stream with a large installation: a fresh edge's snapshot, its memory, and how fast
+one RegenerateSignature reaches it with that many callbacks present (docs/sync.md).
+
+1. Fills a new store with N callbacks across C companies (bench/sync_bulk.py: bulk INSERTs of
+   the rows the API writes), SQLite under a temporary directory unless --postgres is given.
+2. Starts a fresh edge (`python -m edge`) while the control plane is still down, and reads its
+   resident memory (nothing loaded yet).
+3. Starts the control plane (`python -m control_plane serve`) and times, from the moment it is
+   healthy, until the edge answers /readyz 200: the snapshot's transfer, apply and persistence,
+   plus the edge's reconnect delay (at most 1 s, edge/backoff.py).
+4. Reads the edge's memory again (now and its peak) and the size of its last-known-good file.
+5. `--rotations` times: RegenerateSignature of one callback, then HEAD requests to the edge with
+   the NEW signature until it is accepted (204); prints the median and the extremes.
+
+    .venv/bin/python bench/sync_scale.py [--callbacks 1000000] [--companies 1000]
+        [--postgres postgres://postgres@127.0.0.1:5432/test] [--rotations 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import peewee
+from playhouse.db_url import parse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.sync_bulk, run as a script
+
+from bench.sync_bulk import Sample, populate
+from boomerang.local import LocalStack
+from boomerang.v1 import callback_service_pb2 as cbs
+from boomerang.v1 import callback_service_pb2_grpc as cbs_grpc
+from control_plane import secrets
+from control_plane.secrets.box import SecretBox, decode_key
+from control_plane.store.db import database, open_database
+from control_plane.store.migrate import migrate
+
+ADMIN_KEY = "bmk_bench-sync-scale-0123456789abcdefghijklmnopqrs"
+#: Seals the bulk-written signatures; the control plane gets it as BOOMERANG_SECRET_KEY.
+SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
+GIVE_UP_S = 600.0
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak) of a process, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def head_status(conn: http.client.HTTPConnection, path: str) -> int:
+    conn.request("HEAD", path)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def wait_ready(edge_url: str, limit_s: float) -> float:
+    start = time.perf_counter()
+    host = edge_url.removeprefix("http://")
+    while True:
+        conn = http.client.HTTPConnection(host, timeout=5)
+        try:
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        if time.perf_counter() - start > limit_s:
+            raise TimeoutError("the edge did not get ready")
+        time.sleep(0.05)
+
+
+def rotations(stack: LocalStack, sample: Sample, count: int) -> list[float]:
+    """Seconds from RegenerateSignature's return until the edge accepts the new signature."""
+    delays = []
+    md = (("authorization", f"Bearer {ADMIN_KEY}"),)
+    conn = http.client.HTTPConnection(stack.edge_url.removeprefix("http://"), timeout=10)
+    with grpc.insecure_channel(stack.control_target) as channel:
+        stub = cbs_grpc.CallbackServiceStub(channel)
+        for _ in range(count):
+            cb = stub.RegenerateSignature(
+                cbs.RegenerateSignatureRequest(id=sample.callback_id), metadata=md
+            ).callback
+            returned = time.perf_counter()
+            path = f"/api/v1/{sample.company}/{cb.id}?patchworks_signature={cb.signature}"
+            while head_status(conn, path) != 204:
+                if time.perf_counter() - returned > GIVE_UP_S:
+                    raise TimeoutError("the new signature never reached the edge")
+                time.sleep(0.001)
+            delays.append(time.perf_counter() - returned)
+    conn.close()
+    return delays
+
+
+def fill(url: str, callbacks: int, companies: int) -> tuple[Sample, float]:
+    # The key the control plane will load too (BOOMERANG_SECRET_KEY in the stack's environment).
+    secrets.install(SecretBox(decode_key(SECRET_KEY)))
+    open_database(url)
+    with database.connection_context():
+        migrate()
+        start = time.perf_counter()
+        sample = populate(callbacks, companies)
+        took = time.perf_counter() - start
+    database.close()
+    return sample, took
+
+
+def postgres_schema(url: str, statement: str) -> None:
+    db = peewee.PostgresqlDatabase(None)
+    db.init(**parse(url))
+    with db.connection_context():
+        db.execute_sql(statement)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--callbacks", type=int, default=1_000_000)
+    parser.add_argument("--companies", type=int, default=1_000)
+    parser.add_argument("--rotations", type=int, default=5)
+    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server (a new schema)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="boomerang-sync-scale-") as tmp:
+        root = Path(tmp)
+        schema = f"boomerang_sync_scale_{os.getpid()}"
+        if args.postgres:
+            postgres_schema(args.postgres, f"CREATE SCHEMA {schema}")
+            sep = "&" if "?" in args.postgres else "?"
+            url = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
+        else:
+            url = f"sqlite:///{root / 'boomerang.db'}"
+        stack = LocalStack(
+            state_dir=root / "state",
+            admin_key=ADMIN_KEY,
+            database_url=url,
+            log_dir=root / "logs",
+            extra_env={"BOOMERANG_SECRET_KEY": SECRET_KEY},
+        )
+        try:
+            print(f"filling the store: {args.callbacks:,} callbacks, {args.companies:,} companies")
+            sample, filled = fill(url, args.callbacks, args.companies)
+            print(f"  filled in {filled:.1f} s ({'PostgreSQL' if args.postgres else 'SQLite'})")
+
+            stack.start_edge(ready=False)  # the control plane is not up yet: nothing to load
+            assert stack.edge is not None
+            before = memory_mib(stack.edge.pid)
+            print(f"edge RSS before the snapshot: {before['VmRSS']:.0f} MiB")
+
+            stack.start_control_plane(timeout=120)
+            healthy = time.perf_counter()
+            snapshot_s = wait_ready(stack.edge_url, GIVE_UP_S)
+            print(
+                f"snapshot to the fresh edge (control plane healthy -> ready): {snapshot_s:.2f} s"
+            )
+            lkg = root / "state" / "edge" / "lkg.binpb"
+            while not lkg.exists():
+                time.sleep(0.05)
+            print(f"  ... and persisted as last-known-good: {time.perf_counter() - healthy:.2f} s")
+            after = memory_mib(stack.edge.pid)
+            print(
+                f"edge RSS after the snapshot: {after['VmRSS']:.0f} MiB "
+                f"(peak {after['VmHWM']:.0f} MiB)"
+            )
+            print(f"edge last-known-good file: {lkg.stat().st_size / (1 << 20):.0f} MiB")
+
+            delays = rotations(stack, sample, args.rotations)
+            print(
+                f"RegenerateSignature -> edge accepts the new signature, {len(delays)} rotations: "
+                f"median {statistics.median(delays) * 1000:.1f} ms "
+                f"(min {min(delays) * 1000:.1f}, max {max(delays) * 1000:.1f})"
+            )
+            final = memory_mib(stack.edge.pid)
+            print(f"edge RSS at the end: {final['VmRSS']:.0f} MiB (peak {final['VmHWM']:.0f} MiB)")
+            if stack.control is not None:
+                cp = memory_mib(stack.control.pid)
+                print(f"control plane RSS: {cp['VmRSS']:.0f} MiB (peak {cp['VmHWM']:.0f} MiB)")
+        finally:
+            stack.stop()
+            if args.postgres:
+                postgres_schema(args.postgres, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()
