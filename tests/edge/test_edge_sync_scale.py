@@ -19,7 +19,7 @@ from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import flow_service_pb2 as fs
-from boomerang.v1 import resources_pb2 as r
+from boomerang.v1 import resources_pb2
 from control_plane.store.db import database
 from control_plane.store.models import EdgeState
 from control_plane.sync import edges, liveness
@@ -107,7 +107,7 @@ async def test_one_tenant_inflating_its_state_leaves_every_edge_in_sync(
     await s.companies.SetQuotas(
         cs.SetQuotasRequest(
             company="hostile",
-            quotas=r.Quotas(environments=2_000),
+            quotas=resources_pb2.Quotas(environments=2_000),
             update_mask=field_mask_pb2.FieldMask(paths=["environments"]),
         ),
         metadata=admin,
