@@ -48,6 +48,9 @@ def test_make_run_stops_cleanly_on_ctrl_c(tmp_path):
     # A Makefile of its own so the state lands in tmp_path, run by the real make like `make run`.
     (tmp_path / "Makefile").write_text(f"run:\n\t{sys.executable} {REPO / 'scripts' / 'run.py'}\n")
     env = {**os.environ, "BOOMERANG_PORT": str(free_port()), "EDGE_PORT": str(free_port())}
+    # As from a user's shell, not from inside `make test` (a sub-make prints "Leaving directory").
+    for name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+        env.pop(name, None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes make, on the pseudo-terminal
         os.chdir(tmp_path)
