@@ -25,6 +25,9 @@ from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import api_key_service_pb2_grpc as aks_grpc
 from boomerang.v1 import resources_pb2 as r
 
+#: The name of the EDGE key a stack makes for its edge.
+EDGE_KEY_NAME = "local edge"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -146,10 +149,25 @@ class LocalStack:
         return grpc.secure_channel(target, tls_credentials(ca, cert, key))
 
     def _create_edge_key(self) -> str:
+        """A new EDGE key for this stack's edge; the ones earlier starts made are revoked, so
+        restarting `make run` leaves one live machine key, not one per start."""
+        md = (("authorization", f"Bearer {self.admin_key}"),)
         with self.channel(self.control_target) as channel:
-            response = aks_grpc.ApiKeyServiceStub(channel).CreateApiKey(
-                aks.CreateApiKeyRequest(name="local edge", scope=r.API_KEY_SCOPE_EDGE),
-                metadata=(("authorization", f"Bearer {self.admin_key}"),),
+            keys = aks_grpc.ApiKeyServiceStub(channel)
+            request = aks.ListApiKeysRequest(page_size=1000)
+            while True:
+                page = keys.ListApiKeys(request, metadata=md, timeout=10)
+                for old in page.api_keys:
+                    if old.name == EDGE_KEY_NAME and not old.HasField("revoke_time"):
+                        keys.RevokeApiKey(
+                            aks.RevokeApiKeyRequest(id=old.id), metadata=md, timeout=10
+                        )
+                if not page.next_page_token:
+                    break
+                request.page_token = page.next_page_token
+            response = keys.CreateApiKey(
+                aks.CreateApiKeyRequest(name=EDGE_KEY_NAME, scope=r.API_KEY_SCOPE_EDGE),
+                metadata=md,
                 timeout=10,
             )
         return response.secret

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from boomerang.local import free_port
+from boomerang.local import EDGE_KEY_NAME, free_port
+from boomerang.sdk import Client
+from tests.e2e.conftest import ADMIN_KEY, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +123,23 @@ def test_make_run_on_a_taken_port_names_the_setting(tmp_path, taken_port):
         tmp_path,
     )
     assert str(taken_port) in line and "EDGE_PORT" in line
+
+
+def test_restarting_a_stack_leaves_one_live_edge_key(tmp_path):
+    stack = start_stack(tmp_path)
+    try:
+        first = stack.edge_key
+        stack.stop()
+        stack.edge_key = ""  # a new `make run`: the stack object starts afresh
+        stack.start_control_plane()
+        stack.start_edge()  # serves with the new key: the old one is revoked
+        assert stack.edge_key != first
+        with Client(stack.control_target, ADMIN_KEY) as client:
+            live = [
+                k
+                for k in client.list_api_keys()
+                if k.name == EDGE_KEY_NAME and not k.HasField("revoke_time")
+            ]
+        assert len(live) == 1
+    finally:
+        stack.stop()
