@@ -13,9 +13,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 
+from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import resources_pb2 as r
-from tests.e2e.conftest import Api, answer, get_run, mapping, shapes, start_stack
+from tests.e2e.conftest import (
+    Api,
+    answer,
+    call_concurrently,
+    eventually,
+    get_run,
+    mapping,
+    shapes,
+    start_stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -156,34 +167,60 @@ def test_hostile_flows_fail_alone_and_others_keep_their_latency(tmp_path):
         stack.stop()
 
 
+def _busy_company_is_capped_at_three(stack, api: Api) -> None:
+    """With company "busy" limited to 3 runs in flight: 6 slow calls get 3 answers and 3 429s,
+    while company "calm" (the default limit) is served meanwhile."""
+    slow_flow, slow = api.flow_with_callback(
+        "busy", "slow", shapes({"id": "w", "type": "wait", "seconds": 2}, callback={})
+    )
+    api.deploy(slow_flow.id)
+    calm_flow, calm = api.flow_with_callback("calm", "c", shapes(callback={}))
+    api.deploy(calm_flow.id)
+    calm_call = (f"/api/v1/calm/{calm.id}", {"patchworks_signature": calm.signature})
+    eventually(lambda: call_concurrently(stack.edge_url, [calm_call])[0].status == 200, 15)
+    busy_call = (f"/api/v1/busy/{slow.id}", {"patchworks_signature": slow.signature})
+    answers: list = []
+    thread = threading.Thread(
+        target=lambda: answers.extend(call_concurrently(stack.edge_url, [busy_call] * 6))
+    )
+    thread.start()
+    time.sleep(0.5)
+    assert call_concurrently(stack.edge_url, [calm_call])[0].status == 200
+    thread.join(30)
+    got = sorted((a.status, a.error) for a in answers)
+    assert got == [(200, None)] * 3 + [(429, "too_many_runs")] * 3
+    assert all(a.run_id is None for a in answers if a.status == 429)
+
+
 def test_runs_in_flight_are_limited_per_company(tmp_path):
+    # The installation default, from the environment (the older variable's name, still read).
     stack = start_stack(tmp_path, extra_env={"BOOMERANG_COMPANY_RUNS_IN_FLIGHT": "3"})
     api = Api(stack.control_target)
     try:
         api.company("busy")
         api.company("calm")
-        slow_flow, slow = api.flow_with_callback(
-            "busy", "slow", shapes({"id": "w", "type": "wait", "seconds": 2}, callback={})
-        )
-        api.deploy(slow_flow.id)
-        calm_flow, calm = api.flow_with_callback("calm", "c", shapes(callback={}))
-        api.deploy(calm_flow.id)
-        from tests.e2e.conftest import call_concurrently, eventually
+        _busy_company_is_capped_at_three(stack, api)
+    finally:
+        api.channel.close()
+        stack.stop()
 
-        calm_call = (f"/api/v1/calm/{calm.id}", {"patchworks_signature": calm.signature})
-        eventually(lambda: call_concurrently(stack.edge_url, [calm_call])[0].status == 200, 15)
-        busy_call = (f"/api/v1/busy/{slow.id}", {"patchworks_signature": slow.signature})
-        answers: list = []
-        thread = threading.Thread(
-            target=lambda: answers.extend(call_concurrently(stack.edge_url, [busy_call] * 6))
+
+def test_runs_in_flight_follow_the_company_quota(tmp_path, stack_database):
+    # One company's quota, set with SetQuotas: no restart, and the other company keeps 50.
+    stack = start_stack(tmp_path, database_url=stack_database)
+    api = Api(stack.control_target)
+    try:
+        api.company("busy")
+        api.company("calm")
+        api.companies.SetQuotas(
+            cs.SetQuotasRequest(
+                company="busy",
+                quotas=r.Quotas(runs_in_flight=3),
+                update_mask=FieldMask(paths=["runs_in_flight"]),
+            ),
+            metadata=api.md,
         )
-        thread.start()
-        time.sleep(0.5)
-        assert call_concurrently(stack.edge_url, [calm_call])[0].status == 200
-        thread.join(30)
-        got = sorted((a.status, a.error) for a in answers)
-        assert got == [(200, None)] * 3 + [(429, "too_many_runs")] * 3
-        assert all(a.run_id is None for a in answers if a.status == 429)
+        _busy_company_is_capped_at_three(stack, api)
     finally:
         api.channel.close()
         stack.stop()
