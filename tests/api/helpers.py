@@ -164,6 +164,20 @@ def insert_run(company_id: str, flow_id: str, **fields: object) -> str:
     return row["id"]
 
 
+async def new_callback(s: Stubs, md: tuple[tuple[str, str], ...], slug: str = "acme"):
+    """A company `slug` with one flow (CALLBACK_FLOW, undeployed) and one callback; returns the
+    callback as CreateCallback gave it (signature included)."""
+    await s.companies.CreateCompany(cs.CreateCompanyRequest(name=slug, slug=slug), metadata=md)
+    flow = (
+        await s.flows.CreateFlow(
+            fs.CreateFlowRequest(company=slug, name="f", definition=struct(CALLBACK_FLOW)),
+            metadata=md,
+        )
+    ).flow
+    request = cbs.CreateCallbackRequest(flow_id=flow.id)
+    return (await s.callbacks.CreateCallback(request, metadata=md)).callback
+
+
 @dataclass
 class Tenant:
     """One company's objects, as `build_tenant` made them."""

@@ -11,10 +11,8 @@ import pytest
 
 from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import callback_service_pb2 as cbs
-from boomerang.v1 import company_service_pb2 as cs
-from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import runner_service_pb2 as rs
-from tests.api.helpers import CALLBACK_FLOW, Stubs, failure, struct
+from tests.api.helpers import Stubs, failure, new_callback
 from tests.security.keys import Requests, bearer, hello, new_key, registered
 
 BOUND_S = 5.0  # generous: the watcher polls every 0.5 s
@@ -81,18 +79,7 @@ async def test_revocation_on_one_replica_ends_a_runflow_stream_on_a_runner_proce
 
 async def test_revoking_a_key_ends_its_wait_for_edges_and_nothing_else(plane):
     stubs, md = Stubs.on(plane.channel), plane.metadata()
-    await stubs.companies.CreateCompany(cs.CreateCompanyRequest(name="A", slug="acme"), metadata=md)
-    flow = (
-        await stubs.flows.CreateFlow(
-            fs.CreateFlowRequest(company="acme", name="f", definition=struct(CALLBACK_FLOW)),
-            metadata=md,
-        )
-    ).flow
-    cb = (
-        await stubs.callbacks.CreateCallback(
-            cbs.CreateCallbackRequest(flow_id=flow.id), metadata=md
-        )
-    ).callback
+    cb = await new_callback(stubs, md)
     # An edge that never acknowledges keeps RegenerateSignature waiting.
     edge_id, edge_secret = await new_key(stubs, md, "edge")
     requests = Requests()

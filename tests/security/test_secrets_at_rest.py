@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from boomerang.v1 import callback_service_pb2 as cbs
-from boomerang.v1 import company_service_pb2 as cs
-from boomerang.v1 import flow_service_pb2 as fs
 from control_plane import secrets
 from control_plane.domain import callbacks
 from control_plane.domain.ids import digest, new_id
@@ -21,7 +19,7 @@ from control_plane.store import models
 from control_plane.store.clock import utcnow
 from control_plane.store.db import database, is_sqlite
 from control_plane.store.migrations import m0001_initial as m1
-from tests.api.helpers import CALLBACK_FLOW, Stubs, struct
+from tests.api.helpers import Stubs, new_callback
 from tests.conftest import SECRET_KEY, fresh_schema
 
 OTHER_KEY = base64.b64encode(b"another-installation-key-32bytes").decode()
@@ -42,19 +40,7 @@ def stored_text(url: str) -> bytes:
 
 
 async def _callback(stubs: Stubs, md):
-    await stubs.companies.CreateCompany(cs.CreateCompanyRequest(name="A", slug="acme"), metadata=md)
-    flow = (
-        await stubs.flows.CreateFlow(
-            fs.CreateFlowRequest(company="acme", name="f", definition=struct(CALLBACK_FLOW)),
-            metadata=md,
-        )
-    ).flow
-    cb = (
-        await stubs.callbacks.CreateCallback(
-            cbs.CreateCallbackRequest(flow_id=flow.id), metadata=md
-        )
-    ).callback
-    return cb
+    return await new_callback(stubs, md)
 
 
 async def test_the_database_never_holds_a_signature_the_api_hands_back(plane, db_url):
