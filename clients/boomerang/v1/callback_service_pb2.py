@@ -23,45 +23,46 @@ _sym_db = _symbol_database.Default()
 
 
 from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#boomerang/v1/callback_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"\xb7\x01\n\x15\x43reateCallbackRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x0c\x63ontent_type\x18\x03 \x01(\x0e\x32\x19.boomerang.v1.ContentType\x12\x1b\n\x13\x63ustom_content_type\x18\x04 \x01(\t\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x05\x12\x1d\n\x15rate_limit_per_minute\x18\x06 \x01(\x05\"B\n\x16\x43reateCallbackResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\" \n\x12GetCallbackRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x13GetCallbackResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\"N\n\x14ListCallbacksRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x15ListCallbacksResponse\x12)\n\tcallbacks\x18\x01 \x03(\x0b\x32\x16.boomerang.v1.Callback\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x15\x44\x65leteCallbackRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteCallbackResponse\"C\n\x1aRegenerateSignatureRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11wait_for_edges_ms\x18\x02 \x01(\x05\"a\n\x1bRegenerateSignatureResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\x12\x18\n\x10pending_edge_ids\x18\x02 \x03(\t\"\xc7\x01\n\x15UpdateCallbackRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x0c\x63ontent_type\x18\x03 \x01(\x0e\x32\x19.boomerang.v1.ContentType\x12\x1b\n\x13\x63ustom_content_type\x18\x04 \x01(\t\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x05\x12\x13\n\x0bupdate_mask\x18\x06 \x03(\t\x12\x1d\n\x15rate_limit_per_minute\x18\x07 \x01(\x05\"B\n\x16UpdateCallbackResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\";\n\x15GetCallbackUrlRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\">\n\x16GetCallbackUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x17\n\x0f\x65nvironment_url\x18\x02 \x01(\t*\x88\x01\n\x0b\x43ontentType\x12\x1c\n\x18\x43ONTENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43ONTENT_TYPE_JSON\x10\x01\x12\x14\n\x10\x43ONTENT_TYPE_XML\x10\x02\x12\x15\n\x11\x43ONTENT_TYPE_TEXT\x10\x03\x12\x17\n\x13\x43ONTENT_TYPE_CUSTOM\x10\x04\x32\x9f\x05\n\x0f\x43\x61llbackService\x12[\n\x0e\x43reateCallback\x12#.boomerang.v1.CreateCallbackRequest\x1a$.boomerang.v1.CreateCallbackResponse\x12R\n\x0bGetCallback\x12 .boomerang.v1.GetCallbackRequest\x1a!.boomerang.v1.GetCallbackResponse\x12X\n\rListCallbacks\x12\".boomerang.v1.ListCallbacksRequest\x1a#.boomerang.v1.ListCallbacksResponse\x12[\n\x0e\x44\x65leteCallback\x12#.boomerang.v1.DeleteCallbackRequest\x1a$.boomerang.v1.DeleteCallbackResponse\x12j\n\x13RegenerateSignature\x12(.boomerang.v1.RegenerateSignatureRequest\x1a).boomerang.v1.RegenerateSignatureResponse\x12[\n\x0eUpdateCallback\x12#.boomerang.v1.UpdateCallbackRequest\x1a$.boomerang.v1.UpdateCallbackResponse\x12[\n\x0eGetCallbackUrl\x12#.boomerang.v1.GetCallbackUrlRequest\x1a$.boomerang.v1.GetCallbackUrlResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#boomerang/v1/callback_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\"\xb7\x01\n\x15\x43reateCallbackRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x0c\x63ontent_type\x18\x03 \x01(\x0e\x32\x19.boomerang.v1.ContentType\x12\x1b\n\x13\x63ustom_content_type\x18\x04 \x01(\t\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x05\x12\x1d\n\x15rate_limit_per_minute\x18\x06 \x01(\x05\"B\n\x16\x43reateCallbackResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\" \n\x12GetCallbackRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x13GetCallbackResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\"N\n\x14ListCallbacksRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x15ListCallbacksResponse\x12)\n\tcallbacks\x18\x01 \x03(\x0b\x32\x16.boomerang.v1.Callback\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x15\x44\x65leteCallbackRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteCallbackResponse\"t\n\x1aRegenerateSignatureRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11wait_for_edges_ms\x18\x02 \x01(\x05\x12/\n\x0cgrace_period\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"a\n\x1bRegenerateSignatureResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\x12\x18\n\x10pending_edge_ids\x18\x02 \x03(\t\"\xe6\x02\n\x15UpdateCallbackRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x0c\x63ontent_type\x18\x03 \x01(\x0e\x32\x19.boomerang.v1.ContentType\x12\x1b\n\x13\x63ustom_content_type\x18\x04 \x01(\t\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x05\x12\x13\n\x0bupdate_mask\x18\x06 \x03(\t\x12\x1d\n\x15rate_limit_per_minute\x18\x07 \x01(\x05\x12-\n\x0bhmac_scheme\x18\x08 \x01(\x0e\x32\x18.boomerang.v1.HmacScheme\x12\x13\n\x0bhmac_secret\x18\t \x01(\t\x12\x17\n\x0f\x61llowed_origins\x18\n \x03(\t\x12(\n\x04mode\x18\x0b \x01(\x0e\x32\x1a.boomerang.v1.CallbackMode\x12\x16\n\x0e\x61sync_after_ms\x18\x0c \x01(\x05\"B\n\x16UpdateCallbackResponse\x12(\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x16.boomerang.v1.Callback\";\n\x15GetCallbackUrlRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x02 \x01(\t\">\n\x16GetCallbackUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x17\n\x0f\x65nvironment_url\x18\x02 \x01(\t*\x88\x01\n\x0b\x43ontentType\x12\x1c\n\x18\x43ONTENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43ONTENT_TYPE_JSON\x10\x01\x12\x14\n\x10\x43ONTENT_TYPE_XML\x10\x02\x12\x15\n\x11\x43ONTENT_TYPE_TEXT\x10\x03\x12\x17\n\x13\x43ONTENT_TYPE_CUSTOM\x10\x04\x32\x9f\x05\n\x0f\x43\x61llbackService\x12[\n\x0e\x43reateCallback\x12#.boomerang.v1.CreateCallbackRequest\x1a$.boomerang.v1.CreateCallbackResponse\x12R\n\x0bGetCallback\x12 .boomerang.v1.GetCallbackRequest\x1a!.boomerang.v1.GetCallbackResponse\x12X\n\rListCallbacks\x12\".boomerang.v1.ListCallbacksRequest\x1a#.boomerang.v1.ListCallbacksResponse\x12[\n\x0e\x44\x65leteCallback\x12#.boomerang.v1.DeleteCallbackRequest\x1a$.boomerang.v1.DeleteCallbackResponse\x12j\n\x13RegenerateSignature\x12(.boomerang.v1.RegenerateSignatureRequest\x1a).boomerang.v1.RegenerateSignatureResponse\x12[\n\x0eUpdateCallback\x12#.boomerang.v1.UpdateCallbackRequest\x1a$.boomerang.v1.UpdateCallbackResponse\x12[\n\x0eGetCallbackUrl\x12#.boomerang.v1.GetCallbackUrlRequest\x1a$.boomerang.v1.GetCallbackUrlResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'boomerang.v1.callback_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTENTTYPE']._serialized_start=1236
-  _globals['_CONTENTTYPE']._serialized_end=1372
-  _globals['_CREATECALLBACKREQUEST']._serialized_start=84
-  _globals['_CREATECALLBACKREQUEST']._serialized_end=267
-  _globals['_CREATECALLBACKRESPONSE']._serialized_start=269
-  _globals['_CREATECALLBACKRESPONSE']._serialized_end=335
-  _globals['_GETCALLBACKREQUEST']._serialized_start=337
-  _globals['_GETCALLBACKREQUEST']._serialized_end=369
-  _globals['_GETCALLBACKRESPONSE']._serialized_start=371
-  _globals['_GETCALLBACKRESPONSE']._serialized_end=434
-  _globals['_LISTCALLBACKSREQUEST']._serialized_start=436
-  _globals['_LISTCALLBACKSREQUEST']._serialized_end=514
-  _globals['_LISTCALLBACKSRESPONSE']._serialized_start=516
-  _globals['_LISTCALLBACKSRESPONSE']._serialized_end=607
-  _globals['_DELETECALLBACKREQUEST']._serialized_start=609
-  _globals['_DELETECALLBACKREQUEST']._serialized_end=644
-  _globals['_DELETECALLBACKRESPONSE']._serialized_start=646
-  _globals['_DELETECALLBACKRESPONSE']._serialized_end=670
-  _globals['_REGENERATESIGNATUREREQUEST']._serialized_start=672
-  _globals['_REGENERATESIGNATUREREQUEST']._serialized_end=739
-  _globals['_REGENERATESIGNATURERESPONSE']._serialized_start=741
-  _globals['_REGENERATESIGNATURERESPONSE']._serialized_end=838
-  _globals['_UPDATECALLBACKREQUEST']._serialized_start=841
-  _globals['_UPDATECALLBACKREQUEST']._serialized_end=1040
-  _globals['_UPDATECALLBACKRESPONSE']._serialized_start=1042
-  _globals['_UPDATECALLBACKRESPONSE']._serialized_end=1108
-  _globals['_GETCALLBACKURLREQUEST']._serialized_start=1110
-  _globals['_GETCALLBACKURLREQUEST']._serialized_end=1169
-  _globals['_GETCALLBACKURLRESPONSE']._serialized_start=1171
-  _globals['_GETCALLBACKURLRESPONSE']._serialized_end=1233
-  _globals['_CALLBACKSERVICE']._serialized_start=1375
-  _globals['_CALLBACKSERVICE']._serialized_end=2046
+  _globals['_CONTENTTYPE']._serialized_start=1476
+  _globals['_CONTENTTYPE']._serialized_end=1612
+  _globals['_CREATECALLBACKREQUEST']._serialized_start=116
+  _globals['_CREATECALLBACKREQUEST']._serialized_end=299
+  _globals['_CREATECALLBACKRESPONSE']._serialized_start=301
+  _globals['_CREATECALLBACKRESPONSE']._serialized_end=367
+  _globals['_GETCALLBACKREQUEST']._serialized_start=369
+  _globals['_GETCALLBACKREQUEST']._serialized_end=401
+  _globals['_GETCALLBACKRESPONSE']._serialized_start=403
+  _globals['_GETCALLBACKRESPONSE']._serialized_end=466
+  _globals['_LISTCALLBACKSREQUEST']._serialized_start=468
+  _globals['_LISTCALLBACKSREQUEST']._serialized_end=546
+  _globals['_LISTCALLBACKSRESPONSE']._serialized_start=548
+  _globals['_LISTCALLBACKSRESPONSE']._serialized_end=639
+  _globals['_DELETECALLBACKREQUEST']._serialized_start=641
+  _globals['_DELETECALLBACKREQUEST']._serialized_end=676
+  _globals['_DELETECALLBACKRESPONSE']._serialized_start=678
+  _globals['_DELETECALLBACKRESPONSE']._serialized_end=702
+  _globals['_REGENERATESIGNATUREREQUEST']._serialized_start=704
+  _globals['_REGENERATESIGNATUREREQUEST']._serialized_end=820
+  _globals['_REGENERATESIGNATURERESPONSE']._serialized_start=822
+  _globals['_REGENERATESIGNATURERESPONSE']._serialized_end=919
+  _globals['_UPDATECALLBACKREQUEST']._serialized_start=922
+  _globals['_UPDATECALLBACKREQUEST']._serialized_end=1280
+  _globals['_UPDATECALLBACKRESPONSE']._serialized_start=1282
+  _globals['_UPDATECALLBACKRESPONSE']._serialized_end=1348
+  _globals['_GETCALLBACKURLREQUEST']._serialized_start=1350
+  _globals['_GETCALLBACKURLREQUEST']._serialized_end=1409
+  _globals['_GETCALLBACKURLRESPONSE']._serialized_start=1411
+  _globals['_GETCALLBACKURLRESPONSE']._serialized_end=1473
+  _globals['_CALLBACKSERVICE']._serialized_start=1615
+  _globals['_CALLBACKSERVICE']._serialized_end=2286
 # @@protoc_insertion_point(module_scope)

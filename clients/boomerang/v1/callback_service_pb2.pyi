@@ -1,4 +1,7 @@
+import datetime
+
 from boomerang.v1 import resources_pb2 as _resources_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -84,12 +87,14 @@ class DeleteCallbackResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RegenerateSignatureRequest(_message.Message):
-    __slots__ = ("id", "wait_for_edges_ms")
+    __slots__ = ("id", "wait_for_edges_ms", "grace_period")
     ID_FIELD_NUMBER: _ClassVar[int]
     WAIT_FOR_EDGES_MS_FIELD_NUMBER: _ClassVar[int]
+    GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
     id: str
     wait_for_edges_ms: int
-    def __init__(self, id: _Optional[str] = ..., wait_for_edges_ms: _Optional[int] = ...) -> None: ...
+    grace_period: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., wait_for_edges_ms: _Optional[int] = ..., grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class RegenerateSignatureResponse(_message.Message):
     __slots__ = ("callback", "pending_edge_ids")
@@ -100,7 +105,7 @@ class RegenerateSignatureResponse(_message.Message):
     def __init__(self, callback: _Optional[_Union[_resources_pb2.Callback, _Mapping]] = ..., pending_edge_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpdateCallbackRequest(_message.Message):
-    __slots__ = ("id", "name", "content_type", "custom_content_type", "timeout_ms", "update_mask", "rate_limit_per_minute")
+    __slots__ = ("id", "name", "content_type", "custom_content_type", "timeout_ms", "update_mask", "rate_limit_per_minute", "hmac_scheme", "hmac_secret", "allowed_origins", "mode", "async_after_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +113,11 @@ class UpdateCallbackRequest(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    HMAC_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    HMAC_SECRET_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ASYNC_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     content_type: ContentType
@@ -115,7 +125,12 @@ class UpdateCallbackRequest(_message.Message):
     timeout_ms: int
     update_mask: _containers.RepeatedScalarFieldContainer[str]
     rate_limit_per_minute: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[_Union[ContentType, str]] = ..., custom_content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., update_mask: _Optional[_Iterable[str]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
+    hmac_scheme: _resources_pb2.HmacScheme
+    hmac_secret: str
+    allowed_origins: _containers.RepeatedScalarFieldContainer[str]
+    mode: _resources_pb2.CallbackMode
+    async_after_ms: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[_Union[ContentType, str]] = ..., custom_content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., update_mask: _Optional[_Iterable[str]] = ..., rate_limit_per_minute: _Optional[int] = ..., hmac_scheme: _Optional[_Union[_resources_pb2.HmacScheme, str]] = ..., hmac_secret: _Optional[str] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[_resources_pb2.CallbackMode, str]] = ..., async_after_ms: _Optional[int] = ...) -> None: ...
 
 class UpdateCallbackResponse(_message.Message):
     __slots__ = ("callback",)

@@ -110,9 +110,11 @@ class CallbackServiceServicer:
 
     def RegenerateSignature(self, request, context):
         """Replaces the signature with a new random one; the old one stops working as soon as edges
-        apply the change. With `wait_for_edges_ms`, the call also waits (up to that long) until
+        apply the change, or, with `grace_period`, when that period ends (Callback.
+        previous_signature_expire_time). Only one previous signature is kept: regenerating again
+        during a grace ends the older one at once. With `wait_for_edges_ms`, the call also waits (up to that long) until
         every connected edge has acknowledged the change, and names those that had not.
-        NOT_FOUND: no such callback. INVALID_ARGUMENT: wait_for_edges_ms out of range.
+        NOT_FOUND: no such callback. INVALID_ARGUMENT: wait_for_edges_ms or grace_period out of range.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,7 +122,8 @@ class CallbackServiceServicer:
 
     def UpdateCallback(self, request, context):
         """Updates settings; only fields named in `update_mask` change ("content_type", "timeout_ms",
-        "name", "rate_limit_per_minute"). INVALID_ARGUMENT: unknown mask path, bad value. NOT_FOUND: no such callback.
+        "name", "rate_limit_per_minute", "hmac", "allowed_origins", "mode", "async_after_ms").
+        INVALID_ARGUMENT: unknown mask path, bad value. NOT_FOUND: no such callback.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(boomerang/v1/callback_sync_service.proto\x12\x0c\x62oomerang.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n\x14SyncCallbacksRequest\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.boomerang.v1.SyncHelloH\x00\x12$\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x15.boomerang.v1.SyncAckH\x00\x12\x30\n\theartbeat\x18\x03 \x01(\x0b\x32\x1b.boomerang.v1.SyncHeartbeatH\x00\x42\t\n\x07message\"=\n\tSyncHello\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\"*\n\x07SyncAck\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x0f\n\rSyncHeartbeat\"\xc2\x02\n\x15SyncCallbacksResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x10\n\x08snapshot\x18\x03 \x01(\x08\x12/\n\tcallbacks\x18\x04 \x03(\x0b\x32\x1c.boomerang.v1.CallbackRecord\x12\x1c\n\x14\x64\x65leted_callback_ids\x18\x05 \x03(\t\x12\x35\n\x0c\x65nvironments\x18\x06 \x03(\x0b\x32\x1f.boomerang.v1.EnvironmentRecord\x12\x1f\n\x17\x64\x65leted_environment_ids\x18\x07 \x03(\t\x12\x0c\n\x04more\x18\x08 \x01(\x08\x12\'\n\x05\x66lows\x18\t \x03(\x0b\x32\x18.boomerang.v1.FlowRecord\x12\x18\n\x10\x64\x65leted_flow_ids\x18\n \x03(\t\"\xdb\x01\n\x0e\x43\x61llbackRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x19\n\x11signature_digests\x18\x04 \x03(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x12\n\ntimeout_ms\x18\x06 \x01(\x05\x12\x37\n\x0b\x64\x65ployments\x18\x07 \x03(\x0b\x32\x1e.boomerang.v1.DeploymentRecordB\x02\x18\x01\x12\x1d\n\x15rate_limit_per_minute\x18\x08 \x01(\x05\"^\n\nFlowRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\x33\n\x0b\x64\x65ployments\x18\x03 \x03(\x0b\x32\x1e.boomerang.v1.DeploymentRecord\"O\n\x10\x44\x65ploymentRecord\x12\x16\n\x0e\x65nvironment_id\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\"D\n\x11\x45nvironmentRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\x12\n\nurl_prefix\x18\x03 \x01(\t\"\x12\n\x10ListEdgesRequest\"6\n\x11ListEdgesResponse\x12!\n\x05\x65\x64ges\x18\x01 \x03(\x0b\x32\x12.boomerang.v1.Edge\"\x7f\n\x04\x45\x64ge\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x32\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc1\x01\n\x13\x43\x61llbackSyncService\x12\\\n\rSyncCallbacks\x12\".boomerang.v1.SyncCallbacksRequest\x1a#.boomerang.v1.SyncCallbacksResponse(\x01\x30\x01\x12L\n\tListEdges\x12\x1e.boomerang.v1.ListEdgesRequest\x1a\x1f.boomerang.v1.ListEdgesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(boomerang/v1/callback_sync_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n\x14SyncCallbacksRequest\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.boomerang.v1.SyncHelloH\x00\x12$\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x15.boomerang.v1.SyncAckH\x00\x12\x30\n\theartbeat\x18\x03 \x01(\x0b\x32\x1b.boomerang.v1.SyncHeartbeatH\x00\x42\t\n\x07message\"=\n\tSyncHello\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\"*\n\x07SyncAck\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x0f\n\rSyncHeartbeat\"\xc2\x02\n\x15SyncCallbacksResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x10\n\x08snapshot\x18\x03 \x01(\x08\x12/\n\tcallbacks\x18\x04 \x03(\x0b\x32\x1c.boomerang.v1.CallbackRecord\x12\x1c\n\x14\x64\x65leted_callback_ids\x18\x05 \x03(\t\x12\x35\n\x0c\x65nvironments\x18\x06 \x03(\x0b\x32\x1f.boomerang.v1.EnvironmentRecord\x12\x1f\n\x17\x64\x65leted_environment_ids\x18\x07 \x03(\t\x12\x0c\n\x04more\x18\x08 \x01(\x08\x12\'\n\x05\x66lows\x18\t \x03(\x0b\x32\x18.boomerang.v1.FlowRecord\x12\x18\n\x10\x64\x65leted_flow_ids\x18\n \x03(\t\"\xe1\x03\n\x0e\x43\x61llbackRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x19\n\x11signature_digests\x18\x04 \x03(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x12\n\ntimeout_ms\x18\x06 \x01(\x05\x12\x37\n\x0b\x64\x65ployments\x18\x07 \x03(\x0b\x32\x1e.boomerang.v1.DeploymentRecordB\x02\x18\x01\x12\x1d\n\x15rate_limit_per_minute\x18\x08 \x01(\x05\x12!\n\x19previous_signature_digest\x18\t \x01(\x0c\x12\x42\n\x1eprevious_signature_expire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0bhmac_scheme\x18\x0b \x01(\x0e\x32\x18.boomerang.v1.HmacScheme\x12\x13\n\x0bhmac_secret\x18\x0c \x01(\x0c\x12\x17\n\x0f\x61llowed_origins\x18\r \x03(\t\x12(\n\x04mode\x18\x0e \x01(\x0e\x32\x1a.boomerang.v1.CallbackMode\x12\x16\n\x0e\x61sync_after_ms\x18\x0f \x01(\x05\"^\n\nFlowRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\x33\n\x0b\x64\x65ployments\x18\x03 \x03(\x0b\x32\x1e.boomerang.v1.DeploymentRecord\"O\n\x10\x44\x65ploymentRecord\x12\x16\n\x0e\x65nvironment_id\x18\x01 \x01(\t\x12\x12\n\nversion_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\"D\n\x11\x45nvironmentRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\x12\n\nurl_prefix\x18\x03 \x01(\t\"\x12\n\x10ListEdgesRequest\"6\n\x11ListEdgesResponse\x12!\n\x05\x65\x64ges\x18\x01 \x03(\x0b\x32\x12.boomerang.v1.Edge\"\x7f\n\x04\x45\x64ge\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x32\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc1\x01\n\x13\x43\x61llbackSyncService\x12\\\n\rSyncCallbacks\x12\".boomerang.v1.SyncCallbacksRequest\x1a#.boomerang.v1.SyncCallbacksResponse(\x01\x30\x01\x12L\n\tListEdges\x12\x1e.boomerang.v1.ListEdgesRequest\x1a\x1f.boomerang.v1.ListEdgesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +35,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CALLBACKRECORD'].fields_by_name['deployments']._loaded_options = None
   _globals['_CALLBACKRECORD'].fields_by_name['deployments']._serialized_options = b'\030\001'
-  _globals['_SYNCCALLBACKSREQUEST']._serialized_start=92
-  _globals['_SYNCCALLBACKSREQUEST']._serialized_end=255
-  _globals['_SYNCHELLO']._serialized_start=257
-  _globals['_SYNCHELLO']._serialized_end=318
-  _globals['_SYNCACK']._serialized_start=320
-  _globals['_SYNCACK']._serialized_end=362
-  _globals['_SYNCHEARTBEAT']._serialized_start=364
-  _globals['_SYNCHEARTBEAT']._serialized_end=379
-  _globals['_SYNCCALLBACKSRESPONSE']._serialized_start=382
-  _globals['_SYNCCALLBACKSRESPONSE']._serialized_end=704
-  _globals['_CALLBACKRECORD']._serialized_start=707
-  _globals['_CALLBACKRECORD']._serialized_end=926
-  _globals['_FLOWRECORD']._serialized_start=928
-  _globals['_FLOWRECORD']._serialized_end=1022
-  _globals['_DEPLOYMENTRECORD']._serialized_start=1024
-  _globals['_DEPLOYMENTRECORD']._serialized_end=1103
-  _globals['_ENVIRONMENTRECORD']._serialized_start=1105
-  _globals['_ENVIRONMENTRECORD']._serialized_end=1173
-  _globals['_LISTEDGESREQUEST']._serialized_start=1175
-  _globals['_LISTEDGESREQUEST']._serialized_end=1193
-  _globals['_LISTEDGESRESPONSE']._serialized_start=1195
-  _globals['_LISTEDGESRESPONSE']._serialized_end=1249
-  _globals['_EDGE']._serialized_start=1251
-  _globals['_EDGE']._serialized_end=1378
-  _globals['_CALLBACKSYNCSERVICE']._serialized_start=1381
-  _globals['_CALLBACKSYNCSERVICE']._serialized_end=1574
+  _globals['_SYNCCALLBACKSREQUEST']._serialized_start=122
+  _globals['_SYNCCALLBACKSREQUEST']._serialized_end=285
+  _globals['_SYNCHELLO']._serialized_start=287
+  _globals['_SYNCHELLO']._serialized_end=348
+  _globals['_SYNCACK']._serialized_start=350
+  _globals['_SYNCACK']._serialized_end=392
+  _globals['_SYNCHEARTBEAT']._serialized_start=394
+  _globals['_SYNCHEARTBEAT']._serialized_end=409
+  _globals['_SYNCCALLBACKSRESPONSE']._serialized_start=412
+  _globals['_SYNCCALLBACKSRESPONSE']._serialized_end=734
+  _globals['_CALLBACKRECORD']._serialized_start=737
+  _globals['_CALLBACKRECORD']._serialized_end=1218
+  _globals['_FLOWRECORD']._serialized_start=1220
+  _globals['_FLOWRECORD']._serialized_end=1314
+  _globals['_DEPLOYMENTRECORD']._serialized_start=1316
+  _globals['_DEPLOYMENTRECORD']._serialized_end=1395
+  _globals['_ENVIRONMENTRECORD']._serialized_start=1397
+  _globals['_ENVIRONMENTRECORD']._serialized_end=1465
+  _globals['_LISTEDGESREQUEST']._serialized_start=1467
+  _globals['_LISTEDGESREQUEST']._serialized_end=1485
+  _globals['_LISTEDGESRESPONSE']._serialized_start=1487
+  _globals['_LISTEDGESRESPONSE']._serialized_end=1541
+  _globals['_EDGE']._serialized_start=1543
+  _globals['_EDGE']._serialized_end=1670
+  _globals['_CALLBACKSYNCSERVICE']._serialized_start=1673
+  _globals['_CALLBACKSYNCSERVICE']._serialized_end=1866
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from boomerang.v1 import resources_pb2 as _resources_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -66,7 +67,7 @@ class SyncCallbacksResponse(_message.Message):
     def __init__(self, epoch: _Optional[str] = ..., revision: _Optional[int] = ..., snapshot: _Optional[bool] = ..., callbacks: _Optional[_Iterable[_Union[CallbackRecord, _Mapping]]] = ..., deleted_callback_ids: _Optional[_Iterable[str]] = ..., environments: _Optional[_Iterable[_Union[EnvironmentRecord, _Mapping]]] = ..., deleted_environment_ids: _Optional[_Iterable[str]] = ..., more: _Optional[bool] = ..., flows: _Optional[_Iterable[_Union[FlowRecord, _Mapping]]] = ..., deleted_flow_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallbackRecord(_message.Message):
-    __slots__ = ("id", "company", "flow_id", "signature_digests", "content_type", "timeout_ms", "deployments", "rate_limit_per_minute")
+    __slots__ = ("id", "company", "flow_id", "signature_digests", "content_type", "timeout_ms", "deployments", "rate_limit_per_minute", "previous_signature_digest", "previous_signature_expire_time", "hmac_scheme", "hmac_secret", "allowed_origins", "mode", "async_after_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +76,13 @@ class CallbackRecord(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SIGNATURE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SIGNATURE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HMAC_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    HMAC_SECRET_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ASYNC_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     flow_id: str
@@ -83,7 +91,14 @@ class CallbackRecord(_message.Message):
     timeout_ms: int
     deployments: _containers.RepeatedCompositeFieldContainer[DeploymentRecord]
     rate_limit_per_minute: int
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., signature_digests: _Optional[_Iterable[bytes]] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentRecord, _Mapping]]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
+    previous_signature_digest: bytes
+    previous_signature_expire_time: _timestamp_pb2.Timestamp
+    hmac_scheme: _resources_pb2.HmacScheme
+    hmac_secret: bytes
+    allowed_origins: _containers.RepeatedScalarFieldContainer[str]
+    mode: _resources_pb2.CallbackMode
+    async_after_ms: int
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., signature_digests: _Optional[_Iterable[bytes]] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentRecord, _Mapping]]] = ..., rate_limit_per_minute: _Optional[int] = ..., previous_signature_digest: _Optional[bytes] = ..., previous_signature_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hmac_scheme: _Optional[_Union[_resources_pb2.HmacScheme, str]] = ..., hmac_secret: _Optional[bytes] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[_resources_pb2.CallbackMode, str]] = ..., async_after_ms: _Optional[int] = ...) -> None: ...
 
 class FlowRecord(_message.Message):
     __slots__ = ("id", "company", "deployments")

@@ -18,6 +18,18 @@ class VersionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERSION_STATE_DEPLOYED: _ClassVar[VersionState]
     VERSION_STATE_INACTIVE: _ClassVar[VersionState]
 
+class HmacScheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HMAC_SCHEME_UNSPECIFIED: _ClassVar[HmacScheme]
+    HMAC_SCHEME_PATCHWORKS: _ClassVar[HmacScheme]
+    HMAC_SCHEME_STANDARD_WEBHOOKS: _ClassVar[HmacScheme]
+
+class CallbackMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALLBACK_MODE_UNSPECIFIED: _ClassVar[CallbackMode]
+    CALLBACK_MODE_SYNC: _ClassVar[CallbackMode]
+    CALLBACK_MODE_WEBHOOK: _ClassVar[CallbackMode]
+
 class ApiKeyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     API_KEY_SCOPE_UNSPECIFIED: _ClassVar[ApiKeyScope]
@@ -52,10 +64,18 @@ class RunReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_REASON_COMPANY_BUSY: _ClassVar[RunReason]
     RUN_REASON_RUNNER_DRAINING: _ClassVar[RunReason]
     RUN_REASON_INTERNAL: _ClassVar[RunReason]
+    RUN_REASON_IDEMPOTENCY_MISMATCH: _ClassVar[RunReason]
+    RUN_REASON_ANSWERS_QUOTA: _ClassVar[RunReason]
 VERSION_STATE_UNSPECIFIED: VersionState
 VERSION_STATE_DRAFT: VersionState
 VERSION_STATE_DEPLOYED: VersionState
 VERSION_STATE_INACTIVE: VersionState
+HMAC_SCHEME_UNSPECIFIED: HmacScheme
+HMAC_SCHEME_PATCHWORKS: HmacScheme
+HMAC_SCHEME_STANDARD_WEBHOOKS: HmacScheme
+CALLBACK_MODE_UNSPECIFIED: CallbackMode
+CALLBACK_MODE_SYNC: CallbackMode
+CALLBACK_MODE_WEBHOOK: CallbackMode
 API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
 API_KEY_SCOPE_FULL: ApiKeyScope
 API_KEY_SCOPE_EDGE: ApiKeyScope
@@ -82,6 +102,8 @@ RUN_REASON_BUDGET_SHAPE_LOG: RunReason
 RUN_REASON_COMPANY_BUSY: RunReason
 RUN_REASON_RUNNER_DRAINING: RunReason
 RUN_REASON_INTERNAL: RunReason
+RUN_REASON_IDEMPOTENCY_MISMATCH: RunReason
+RUN_REASON_ANSWERS_QUOTA: RunReason
 
 class Company(_message.Message):
     __slots__ = ("id", "slug", "name", "create_time")
@@ -160,7 +182,7 @@ class Deployment(_message.Message):
     def __init__(self, flow_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., version_id: _Optional[str] = ..., version_number: _Optional[int] = ..., enabled: _Optional[bool] = ..., deploy_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Callback(_message.Message):
-    __slots__ = ("id", "company", "flow_id", "name", "content_type", "timeout_ms", "signature", "url", "create_time", "update_time", "rate_limit_per_minute")
+    __slots__ = ("id", "company", "flow_id", "name", "content_type", "timeout_ms", "signature", "url", "create_time", "update_time", "rate_limit_per_minute", "previous_signature_expire_time", "hmac_scheme", "allowed_origins", "mode", "async_after_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +194,11 @@ class Callback(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SIGNATURE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HMAC_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ASYNC_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     flow_id: str
@@ -183,7 +210,12 @@ class Callback(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     rate_limit_per_minute: int
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., signature: _Optional[str] = ..., url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
+    previous_signature_expire_time: _timestamp_pb2.Timestamp
+    hmac_scheme: HmacScheme
+    allowed_origins: _containers.RepeatedScalarFieldContainer[str]
+    mode: CallbackMode
+    async_after_ms: int
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., name: _Optional[str] = ..., content_type: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., signature: _Optional[str] = ..., url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_minute: _Optional[int] = ..., previous_signature_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hmac_scheme: _Optional[_Union[HmacScheme, str]] = ..., allowed_origins: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[CallbackMode, str]] = ..., async_after_ms: _Optional[int] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("id", "company", "name", "create_time", "revoke_time", "scope")
@@ -202,7 +234,7 @@ class ApiKey(_message.Message):
     def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scope: _Optional[_Union[ApiKeyScope, str]] = ...) -> None: ...
 
 class Quotas(_message.Message):
-    __slots__ = ("environments", "flows", "versions_kept", "callbacks", "connections", "definition_bytes", "definition_depth", "runs_in_flight")
+    __slots__ = ("environments", "flows", "versions_kept", "callbacks", "connections", "definition_bytes", "definition_depth", "runs_in_flight", "answer_bytes")
     ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
     FLOWS_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_KEPT_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +243,7 @@ class Quotas(_message.Message):
     DEFINITION_BYTES_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_DEPTH_FIELD_NUMBER: _ClassVar[int]
     RUNS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_BYTES_FIELD_NUMBER: _ClassVar[int]
     environments: int
     flows: int
     versions_kept: int
@@ -219,7 +252,8 @@ class Quotas(_message.Message):
     definition_bytes: int
     definition_depth: int
     runs_in_flight: int
-    def __init__(self, environments: _Optional[int] = ..., flows: _Optional[int] = ..., versions_kept: _Optional[int] = ..., callbacks: _Optional[int] = ..., connections: _Optional[int] = ..., definition_bytes: _Optional[int] = ..., definition_depth: _Optional[int] = ..., runs_in_flight: _Optional[int] = ...) -> None: ...
+    answer_bytes: int
+    def __init__(self, environments: _Optional[int] = ..., flows: _Optional[int] = ..., versions_kept: _Optional[int] = ..., callbacks: _Optional[int] = ..., connections: _Optional[int] = ..., definition_bytes: _Optional[int] = ..., definition_depth: _Optional[int] = ..., runs_in_flight: _Optional[int] = ..., answer_bytes: _Optional[int] = ...) -> None: ...
 
 class ShapeLog(_message.Message):
     __slots__ = ("shape_id", "shape_type", "status", "duration_us", "items_in", "items_out", "error")

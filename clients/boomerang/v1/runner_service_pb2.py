@@ -25,37 +25,53 @@ _sym_db = _symbol_database.Default()
 from boomerang.v1 import resources_pb2 as boomerang_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!boomerang/v1/runner_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"B\n\x0eRunFlowRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowClientEvent\"\x82\x01\n\x12RunFlowClientEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12\'\n\x05start\x18\x02 \x01(\x0b\x32\x16.boomerang.v1.RunStartH\x00\x12)\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x17.boomerang.v1.RunCancelH\x00\x42\x07\n\x05\x65vent\")\n\nHttpHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\")\n\nQueryParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xf3\x01\n\x08RunStart\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61llback_id\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x04 \x01(\t\x12\x12\n\nversion_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12)\n\x07headers\x18\x07 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\'\n\x05query\x18\x08 \x03(\x0b\x32\x18.boomerang.v1.QueryParam\x12\x0c\n\x04\x62ody\x18\t \x01(\x0c\x12\x12\n\ntimeout_ms\x18\n \x01(\x05\"\"\n\tRunCancel\x12\x15\n\rcaller_status\x18\x01 \x01(\x05\"C\n\x0fRunFlowResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowServerEvent\"\xeb\x01\n\x12RunFlowServerEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12-\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.RunAcceptedH\x00\x12-\n\x08\x63\x61llback\x18\x03 \x01(\x0b\x32\x19.boomerang.v1.RunCallbackH\x00\x12+\n\x07outcome\x18\x04 \x01(\x0b\x32\x18.boomerang.v1.RunOutcomeH\x00\x12\x30\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x1c.boomerang.v1.RunnerDrainingH\x00\x42\x07\n\x05\x65vent\"\x1d\n\x0bRunAccepted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"[\n\x0bRunCallback\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12)\n\x07headers\x18\x02 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"s\n\nRunOutcome\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.boomerang.v1.RunStatus\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\'\n\x06reason\x18\x04 \x01(\x0e\x32\x17.boomerang.v1.RunReasonJ\x04\x08\x02\x10\x03\"\x10\n\x0eRunnerDraining2[\n\rRunnerService\x12J\n\x07RunFlow\x12\x1c.boomerang.v1.RunFlowRequest\x1a\x1d.boomerang.v1.RunFlowResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!boomerang/v1/runner_service.proto\x12\x0c\x62oomerang.v1\x1a\x1c\x62oomerang/v1/resources.proto\"B\n\x0eRunFlowRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowClientEvent\"\xad\x01\n\x12RunFlowClientEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12\'\n\x05start\x18\x02 \x01(\x0b\x32\x16.boomerang.v1.RunStartH\x00\x12)\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x17.boomerang.v1.RunCancelH\x00\x12)\n\x06\x64\x65tach\x18\x04 \x01(\x0b\x32\x17.boomerang.v1.RunDetachH\x00\x42\x07\n\x05\x65vent\")\n\nHttpHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\")\n\nQueryParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xee\x02\n\x08RunStart\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61llback_id\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x16\n\x0e\x65nvironment_id\x18\x04 \x01(\t\x12\x12\n\nversion_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12)\n\x07headers\x18\x07 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\'\n\x05query\x18\x08 \x03(\x0b\x32\x18.boomerang.v1.QueryParam\x12\x0c\n\x04\x62ody\x18\t \x01(\x0c\x12\x12\n\ntimeout_ms\x18\n \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12\x1b\n\x13request_fingerprint\x18\x0c \x01(\x0c\x12-\n\x0b\x61nswer_mode\x18\r \x01(\x0e\x32\x18.boomerang.v1.AnswerMode\x12\x14\n\x0c\x63ontent_type\x18\x0e \x01(\t\"\x0b\n\tRunDetach\"\"\n\tRunCancel\x12\x15\n\rcaller_status\x18\x01 \x01(\x05\"C\n\x0fRunFlowResponse\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .boomerang.v1.RunFlowServerEvent\"\xc5\x02\n\x12RunFlowServerEvent\x12\x0f\n\x07run_ref\x18\x01 \x01(\x04\x12-\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x19.boomerang.v1.RunAcceptedH\x00\x12-\n\x08\x63\x61llback\x18\x03 \x01(\x0b\x32\x19.boomerang.v1.RunCallbackH\x00\x12+\n\x07outcome\x18\x04 \x01(\x0b\x32\x18.boomerang.v1.RunOutcomeH\x00\x12\x30\n\x08\x64raining\x18\x05 \x01(\x0b\x32\x1c.boomerang.v1.RunnerDrainingH\x00\x12-\n\x08\x64\x65tached\x18\x06 \x01(\x0b\x32\x19.boomerang.v1.RunDetachedH\x00\x12)\n\x06replay\x18\x07 \x01(\x0b\x32\x17.boomerang.v1.RunReplayH\x00\x42\x07\n\x05\x65vent\"3\n\x0bRunAccepted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0cstatus_token\x18\x02 \x01(\t\"#\n\x0bRunDetached\x12\x14\n\x0cstatus_token\x18\x01 \x01(\t\"G\n\tRunReplay\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12*\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x1a.boomerang.v1.StoredAnswer\"\xb5\x01\n\x0cStoredAnswer\x12-\n\x08\x63\x61llback\x18\x01 \x01(\x0b\x32\x19.boomerang.v1.RunCallbackH\x00\x12+\n\x07outcome\x18\x02 \x01(\x0b\x32\x18.boomerang.v1.RunOutcomeH\x00\x12)\n\x06queued\x18\x03 \x01(\x0b\x32\x17.boomerang.v1.RunQueuedH\x00\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\tB\x08\n\x06\x61nswer\"!\n\tRunQueued\x12\x14\n\x0cstatus_token\x18\x01 \x01(\t\"<\n\x13GetRunAnswerRequest\x12\x0f\n\x07\x63ompany\x18\x01 \x01(\t\x12\x14\n\x0cstatus_token\x18\x02 \x01(\t\"R\n\x14GetRunAnswerResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12*\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x1a.boomerang.v1.StoredAnswer\"[\n\x0bRunCallback\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12)\n\x07headers\x18\x02 \x03(\x0b\x32\x18.boomerang.v1.HttpHeader\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"s\n\nRunOutcome\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.boomerang.v1.RunStatus\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\'\n\x06reason\x18\x04 \x01(\x0e\x32\x17.boomerang.v1.RunReasonJ\x04\x08\x02\x10\x03\"\x10\n\x0eRunnerDraining*o\n\nAnswerMode\x12\x1b\n\x17\x41NSWER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41NSWER_MODE_WAIT\x10\x01\x12\x15\n\x11\x41NSWER_MODE_ASYNC\x10\x02\x12\x17\n\x13\x41NSWER_MODE_WEBHOOK\x10\x03\x32\xb2\x01\n\rRunnerService\x12J\n\x07RunFlow\x12\x1c.boomerang.v1.RunFlowRequest\x1a\x1d.boomerang.v1.RunFlowResponse(\x01\x30\x01\x12U\n\x0cGetRunAnswer\x12!.boomerang.v1.GetRunAnswerRequest\x1a\".boomerang.v1.GetRunAnswerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'boomerang.v1.runner_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ANSWERMODE']._serialized_start=1982
+  _globals['_ANSWERMODE']._serialized_end=2093
   _globals['_RUNFLOWREQUEST']._serialized_start=81
   _globals['_RUNFLOWREQUEST']._serialized_end=147
   _globals['_RUNFLOWCLIENTEVENT']._serialized_start=150
-  _globals['_RUNFLOWCLIENTEVENT']._serialized_end=280
-  _globals['_HTTPHEADER']._serialized_start=282
-  _globals['_HTTPHEADER']._serialized_end=323
-  _globals['_QUERYPARAM']._serialized_start=325
-  _globals['_QUERYPARAM']._serialized_end=366
-  _globals['_RUNSTART']._serialized_start=369
-  _globals['_RUNSTART']._serialized_end=612
-  _globals['_RUNCANCEL']._serialized_start=614
-  _globals['_RUNCANCEL']._serialized_end=648
-  _globals['_RUNFLOWRESPONSE']._serialized_start=650
-  _globals['_RUNFLOWRESPONSE']._serialized_end=717
-  _globals['_RUNFLOWSERVEREVENT']._serialized_start=720
-  _globals['_RUNFLOWSERVEREVENT']._serialized_end=955
-  _globals['_RUNACCEPTED']._serialized_start=957
-  _globals['_RUNACCEPTED']._serialized_end=986
-  _globals['_RUNCALLBACK']._serialized_start=988
-  _globals['_RUNCALLBACK']._serialized_end=1079
-  _globals['_RUNOUTCOME']._serialized_start=1081
-  _globals['_RUNOUTCOME']._serialized_end=1196
-  _globals['_RUNNERDRAINING']._serialized_start=1198
-  _globals['_RUNNERDRAINING']._serialized_end=1214
-  _globals['_RUNNERSERVICE']._serialized_start=1216
-  _globals['_RUNNERSERVICE']._serialized_end=1307
+  _globals['_RUNFLOWCLIENTEVENT']._serialized_end=323
+  _globals['_HTTPHEADER']._serialized_start=325
+  _globals['_HTTPHEADER']._serialized_end=366
+  _globals['_QUERYPARAM']._serialized_start=368
+  _globals['_QUERYPARAM']._serialized_end=409
+  _globals['_RUNSTART']._serialized_start=412
+  _globals['_RUNSTART']._serialized_end=778
+  _globals['_RUNDETACH']._serialized_start=780
+  _globals['_RUNDETACH']._serialized_end=791
+  _globals['_RUNCANCEL']._serialized_start=793
+  _globals['_RUNCANCEL']._serialized_end=827
+  _globals['_RUNFLOWRESPONSE']._serialized_start=829
+  _globals['_RUNFLOWRESPONSE']._serialized_end=896
+  _globals['_RUNFLOWSERVEREVENT']._serialized_start=899
+  _globals['_RUNFLOWSERVEREVENT']._serialized_end=1224
+  _globals['_RUNACCEPTED']._serialized_start=1226
+  _globals['_RUNACCEPTED']._serialized_end=1277
+  _globals['_RUNDETACHED']._serialized_start=1279
+  _globals['_RUNDETACHED']._serialized_end=1314
+  _globals['_RUNREPLAY']._serialized_start=1316
+  _globals['_RUNREPLAY']._serialized_end=1387
+  _globals['_STOREDANSWER']._serialized_start=1390
+  _globals['_STOREDANSWER']._serialized_end=1571
+  _globals['_RUNQUEUED']._serialized_start=1573
+  _globals['_RUNQUEUED']._serialized_end=1606
+  _globals['_GETRUNANSWERREQUEST']._serialized_start=1608
+  _globals['_GETRUNANSWERREQUEST']._serialized_end=1668
+  _globals['_GETRUNANSWERRESPONSE']._serialized_start=1670
+  _globals['_GETRUNANSWERRESPONSE']._serialized_end=1752
+  _globals['_RUNCALLBACK']._serialized_start=1754
+  _globals['_RUNCALLBACK']._serialized_end=1845
+  _globals['_RUNOUTCOME']._serialized_start=1847
+  _globals['_RUNOUTCOME']._serialized_end=1962
+  _globals['_RUNNERDRAINING']._serialized_start=1964
+  _globals['_RUNNERDRAINING']._serialized_end=1980
+  _globals['_RUNNERSERVICE']._serialized_start=2096
+  _globals['_RUNNERSERVICE']._serialized_end=2274
 # @@protoc_insertion_point(module_scope)

@@ -40,6 +40,11 @@ class RunnerServiceStub:
                 request_serializer=boomerang_dot_v1_dot_runner__service__pb2.RunFlowRequest.SerializeToString,
                 response_deserializer=boomerang_dot_v1_dot_runner__service__pb2.RunFlowResponse.FromString,
                 _registered_method=True)
+        self.GetRunAnswer = channel.unary_unary(
+                '/boomerang.v1.RunnerService/GetRunAnswer',
+                request_serializer=boomerang_dot_v1_dot_runner__service__pb2.GetRunAnswerRequest.SerializeToString,
+                response_deserializer=boomerang_dot_v1_dot_runner__service__pb2.GetRunAnswerResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -80,6 +85,32 @@ class RunnerServiceServicer:
         one is answered 502 `run_lost`, and the runner records that status for it (runs whose
         callback was not yet written to the stream are failed with RUN_REASON_RUN_LOST unless their
         tail is already checkpointed, which then carries on).
+
+        Kept answers (Idempotency-Key, async answers, webhook mode; docs/answers.md):
+        - A start with `idempotency_key` claims the key for its callback, durably, before the run
+        starts. A key already claimed (within the answer retention) starts no run: the runner
+        sends `accepted` with an empty run id and then either `replay` (the same request: the
+        first run's id and, once it has one, its answer) or an `outcome` with
+        RUN_REASON_IDEMPOTENCY_MISMATCH (a different request).
+        - ANSWER_MODE_ASYNC and ANSWER_MODE_WEBHOOK: `accepted` comes once the run is durably
+        queued, with a status token for ASYNC; the edge answers 202 and sends `cancel` with
+        caller_status 202. An ASYNC run's answer (its callback, or the error its ending gives) is
+        kept for GetRunAnswer; a WEBHOOK run is resumed from its start if its runner dies.
+        - `detach` (the caller has waited the callback's async_after_ms): unless the runner already
+        sent `callback` or `outcome` (then the edge gets those first, in order), it keeps the
+        run's answer as for ASYNC and sends `detached` with the status token; no further events
+        follow for that run_ref, and the run's response status is 202.
+        - Needing a kept answer when the company's `answer_bytes` quota is used up: `accepted` with an
+        empty run id and an `outcome` RUN_REASON_ANSWERS_QUOTA (for `detach`: no `detached`; the
+        caller keeps waiting).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunAnswer(self, request, context):
+        """The answer kept for an async run, by its status token (EDGE and RUNNER keys). NOT_FOUND
+        (ERROR_REASON_RUN_NOT_FOUND): no such token for this company, or its retention ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,6 +123,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.RunFlow,
                     request_deserializer=boomerang_dot_v1_dot_runner__service__pb2.RunFlowRequest.FromString,
                     response_serializer=boomerang_dot_v1_dot_runner__service__pb2.RunFlowResponse.SerializeToString,
+            ),
+            'GetRunAnswer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunAnswer,
+                    request_deserializer=boomerang_dot_v1_dot_runner__service__pb2.GetRunAnswerRequest.FromString,
+                    response_serializer=boomerang_dot_v1_dot_runner__service__pb2.GetRunAnswerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -122,6 +158,33 @@ class RunnerService:
             '/boomerang.v1.RunnerService/RunFlow',
             boomerang_dot_v1_dot_runner__service__pb2.RunFlowRequest.SerializeToString,
             boomerang_dot_v1_dot_runner__service__pb2.RunFlowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunAnswer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/boomerang.v1.RunnerService/GetRunAnswer',
+            boomerang_dot_v1_dot_runner__service__pb2.GetRunAnswerRequest.SerializeToString,
+            boomerang_dot_v1_dot_runner__service__pb2.GetRunAnswerResponse.FromString,
             options,
             channel_credentials,
             insecure,
