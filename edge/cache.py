@@ -75,9 +75,22 @@ class CallbackRecord:
     rate_limit_per_minute: int
     #: Only from a control plane older than flow records; empty otherwise (route via the flow).
     deployments: Mapping[str, DeploymentRecord] = field(default_factory=lambda: _NO_DEPLOYMENTS)
+    #: The replaced signature's digest during its grace period (b"" when none) and when that
+    #: ends, in epoch milliseconds (0 when none); checked against the edge's own clock.
+    previous_signature_digest: bytes = b""
+    previous_signature_expires_ms: int = 0
+    #: A HmacScheme value (0: no HMAC check) and its secret.
+    hmac_scheme: int = 0
+    hmac_secret: bytes = b""
+    #: CORS: exact origins allowed, or ("*",); empty: none.
+    allowed_origins: tuple[str, ...] = ()
+    #: A CallbackMode value (0 and 1: sync; 2: webhook) and async_after_ms (0: never).
+    mode: int = 0
+    async_after_ms: int = 0
 
     @classmethod
     def from_proto(cls, m: sync_pb2.CallbackRecord) -> CallbackRecord:
+        expires = m.previous_signature_expire_time
         return cls(
             id=m.id,
             company=_intern(m.company),
@@ -87,10 +100,21 @@ class CallbackRecord:
             timeout_ms=m.timeout_ms,
             rate_limit_per_minute=m.rate_limit_per_minute,
             deployments=_deployments(m.deployments),
+            previous_signature_digest=m.previous_signature_digest,
+            previous_signature_expires_ms=(
+                expires.seconds * 1000 + expires.nanos // 1_000_000
+                if m.HasField("previous_signature_expire_time")
+                else 0
+            ),
+            hmac_scheme=m.hmac_scheme,
+            hmac_secret=m.hmac_secret,
+            allowed_origins=tuple(_intern(o) for o in m.allowed_origins),
+            mode=m.mode,
+            async_after_ms=m.async_after_ms,
         )
 
     def to_proto(self) -> sync_pb2.CallbackRecord:
-        return sync_pb2.CallbackRecord(
+        m = sync_pb2.CallbackRecord(
             id=self.id,
             company=self.company,
             flow_id=self.flow_id,
@@ -99,7 +123,16 @@ class CallbackRecord:
             timeout_ms=self.timeout_ms,
             rate_limit_per_minute=self.rate_limit_per_minute,
             deployments=_deployments_proto(self.deployments),
+            previous_signature_digest=self.previous_signature_digest,
+            hmac_scheme=self.hmac_scheme,
+            hmac_secret=self.hmac_secret,
+            allowed_origins=self.allowed_origins,
+            mode=self.mode,
+            async_after_ms=self.async_after_ms,
         )
+        if self.previous_signature_expires_ms:
+            m.previous_signature_expire_time.FromMilliseconds(self.previous_signature_expires_ms)
+        return m
 
 
 @dataclass(frozen=True, slots=True)
