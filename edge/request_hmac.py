@@ -24,7 +24,11 @@ import time
 from collections import OrderedDict
 
 from sanic import Request
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import (
+    EmptyWebhookSecretError,
+    Webhook,
+    WebhookVerificationError,
+)
 
 from edge import errors
 from edge.cache import CallbackRecord
@@ -116,7 +120,10 @@ def verify(request: Request, record: CallbackRecord, memory: ReplayMemory) -> by
         return None
     if record.hmac_scheme == STANDARD_WEBHOOKS:
         return _standard_webhooks(request, record, memory)
-    return None  # no HMAC required (or a scheme this edge does not know: see docs)
+    if record.hmac_scheme:
+        # A scheme from a newer control plane that this edge cannot check: fail closed.
+        raise errors.HmacInvalid
+    return None
 
 
 def _patchworks(request: Request, secret: bytes) -> None:
@@ -136,7 +143,7 @@ def _standard_webhooks(request: Request, record: CallbackRecord, memory: ReplayM
     try:
         Webhook(record.hmac_secret.decode()).verify(request.body, headers, json_parse=False)
         timestamp = float(headers["webhook-timestamp"])
-    except (WebhookVerificationError, ValueError, UnicodeError):
+    except (WebhookVerificationError, EmptyWebhookSecretError, ValueError, UnicodeError):
         # ValueError: a malformed signature list or base64; UnicodeError: a body that is not
         # UTF-8, which the package cannot verify.
         raise errors.HmacInvalid from None

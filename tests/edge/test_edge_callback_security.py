@@ -33,6 +33,7 @@ CB_PW = "01cbpw00000000000000000000"  # Patchworks HMAC
 CB_SW = "01cbsw00000000000000000000"  # Standard Webhooks HMAC
 CB_CORS = "01cbcors000000000000000000"  # one allowed origin
 CB_ANY = "01cbany0000000000000000000"  # any origin
+CB_FUTURE = "01cbfuture0000000000000000"  # an HMAC scheme this edge does not know
 PW_SECRET = b"patchworks-secret-0123456789"
 SW_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 ORIGIN = "https://app.example.com"
@@ -72,6 +73,7 @@ def _snapshot(grace_ms: int = 60_000):
             ),
             _record(CB_CORS, allowed_origins=[ORIGIN]),
             _record(CB_ANY, allowed_origins=["*"]),
+            _record(CB_FUTURE, hmac_scheme=7, hmac_secret=PW_SECRET),
         ]
     )
     return first
@@ -344,3 +346,12 @@ def test_signature_checks_compare_the_same_number_of_digests(monkeypatch):
     grace, expired = records[2], records[3]
     assert signatures.matches(SIGNATURE, signatures.accepted_digests(grace))
     assert not signatures.matches(SIGNATURE, signatures.accepted_digests(expired))
+
+
+async def test_an_unknown_hmac_scheme_fails_closed(secure_edge, runner):
+    body = b"{}"
+    r = await secure_edge.client.post(
+        signed(CB_FUTURE), content=body, headers={"x-hmac-hash": _pw(body)}
+    )
+    error(r, 403, "hmac_invalid")
+    assert runner[0].starts == []
