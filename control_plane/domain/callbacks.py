@@ -235,6 +235,18 @@ def check_secret_key() -> str:
         row.signature  # noqa: B018 (opening it is the check)
     except secrets.SealError as e:
         return f"the secret key cannot open the stored callback signatures: {e}"
+    # HMAC secrets too: the sync stream opens them for every snapshot.
+    with_hmac = (
+        Callback.select()
+        .where(Callback.hmac_secret_sealed.is_null(False))
+        .order_by(Callback.id.desc())
+        .first()
+    )
+    try:
+        if with_hmac is not None:
+            with_hmac.hmac_secret  # noqa: B018
+    except secrets.SealError as e:
+        return f"the secret key cannot open the stored callback HMAC secrets: {e}"
     return ""
 
 

@@ -344,11 +344,22 @@ def test_hmac_secrets_are_bound_to_their_row_and_resealed_on_key_rotation(db):
     row = models.Callback.get_by_id(cb.id)
     with pytest.raises(SealError):  # not interchangeable with the signature's sealed value
         secrets.box().open(bytes(row.hmac_secret_sealed), models.signature_aad(cb.id))
+    assert callbacks.check_secret_key() == ""
+    # A sealed value that does not open here (another row's) is found at start, not in a sync.
+    good = row.hmac_secret_sealed
+    foreign = secrets.box().seal(PATCHWORKS_SECRET, models.hmac_secret_aad("x" * 26))
+    models.Callback.update(hmac_secret_sealed=foreign).execute()
+    assert "cannot open the stored callback HMAC secrets" in callbacks.check_secret_key()
+    models.Callback.update(hmac_secret_sealed=good).execute()
 
     old = decode_key(SECRET_KEY)
-    new = base64.b64decode(base64.b64encode(b"another-installation-key-32bytes"))
+    new = b"another-installation-key-32bytes"
     secrets.install(SecretBox(new, previous=[old]))
     try:
+        # The new key alone opens neither: start refuses, naming what it cannot open.
+        secrets.install(SecretBox(new))
+        assert "cannot open the stored callback signatures" in callbacks.check_secret_key()
+        secrets.install(SecretBox(new, previous=[old]))
         assert callbacks.reseal_signatures() == 2  # the signature and the HMAC secret
         secrets.install(SecretBox(new))
         assert models.Callback.get_by_id(cb.id).hmac_secret == PATCHWORKS_SECRET
