@@ -491,3 +491,24 @@ async def test_a_start_the_edge_should_not_have_sent_is_refused_and_keeps_nothin
     assert _runs() == 0
     _db()
     assert KeptAnswer.select().count() == 0
+
+
+async def test_get_run_answer_takes_edge_and_runner_keys_and_no_company_key(plane):
+    from tests.security.keys import bearer, new_key
+
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+    token = (await _one(s, md, _keyed(1, ids, key="", mode=rs.ANSWER_MODE_ASYNC)))[0][1]
+    token = token.status_token
+    await _until_answered(s, md, token)
+    for scope in ("edge", "runner"):
+        _, secret = await new_key(s, md, scope)
+        assert (await _answer(s, bearer(secret), token)).answer.callback.status_code == 201
+    _, secret = await new_key(s, md, "full", company="acme")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _answer(s, bearer(secret), token)
+    got = failure(caught.value)
+    assert (got.code, got.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "ERROR_REASON_ADMIN_KEY_REQUIRED",
+    )
