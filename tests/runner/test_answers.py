@@ -512,3 +512,12 @@ async def test_get_run_answer_takes_edge_and_runner_keys_and_no_company_key(plan
         grpc.StatusCode.PERMISSION_DENIED,
         "ERROR_REASON_ADMIN_KEY_REQUIRED",
     )
+
+
+def test_answer_retention_is_configured_and_must_be_positive():
+    from control_plane.config import Settings
+
+    assert Settings().answer_retention_s == 86400
+    assert Settings.from_env({"BOOMERANG_ANSWER_RETENTION_S": "60"}).answer_retention_s == 60
+    with pytest.raises(ValueError, match="BOOMERANG_ANSWER_RETENTION_S"):
+        Settings.from_env({"BOOMERANG_ANSWER_RETENTION_S": "0"})
