@@ -323,15 +323,16 @@ async def test_a_detach_after_the_callback_is_ignored(plane):
 
 
 async def test_a_detach_racing_the_callback_gives_the_edge_one_consistent_answer(plane):
-    # Sent with the start: the run may answer first (the edge gets the callback, no detached)
-    # or the detach may win (detached only, and the status URL gets the callback).
+    # Sent a little after the start, later each time: the run may answer first (the edge gets
+    # the callback, no detached) or the detach may win (detached only, and the status URL gets
+    # the callback). Either way the edge and the kept answer agree.
     s, md = Stubs.on(plane.channel), plane.metadata()
     ids = (await _deploy_all(s, md))["ok"]
-    for ref in range(1, 9):
+    for ref in range(1, 13):
         stream = Stream(s, md)
-        await stream.send(
-            _start(ref, ids), rs.RunFlowClientEvent(run_ref=ref, detach=rs.RunDetach())
-        )
+        await stream.send(_start(ref, ids))
+        await asyncio.sleep((ref - 1) * 0.002)
+        await stream.send(rs.RunFlowClientEvent(run_ref=ref, detach=rs.RunDetach()))
         got = (await _events(stream, {ref}))[ref]
         kinds = [k for k, _ in got]
         if "detached" in kinds:
