@@ -195,9 +195,10 @@ async def _record(request: EdgeRequest, response: HTTPResponse) -> None:
     log = request.app.ctx.access_log
     if log.enabled:
         run_id = response.headers.get(RUN_ID_HEADER, "-")
-        log.add(
-            f"{request.ip} {request.method} {path} {status} {elapsed * 1000:.1f}ms run={run_id}"
-        )
+        method = request.method
+        if method == "NONE":  # Sanic's stand-in for a request whose head was refused
+            method = path = "-"
+        log.add(f"{request.ip or '-'} {method} {path} {status} {elapsed * 1000:.1f}ms run={run_id}")
 
 
 async def _open(app: EdgeApp) -> None:
