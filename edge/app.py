@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from urllib.parse import urlunparse
 
 import grpc
 from sanic import Request, Sanic
@@ -90,6 +91,12 @@ class EdgeRequest(Request[EdgeApp, SimpleNamespace]):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.started = time.perf_counter()
+
+    @property
+    def url(self) -> str:
+        """The URL without its query string, which may hold the signature: Sanic puts
+        `request.url` in log lines of its own (a request cut short by shutdown, access logs)."""
+        return urlunparse((self.scheme, self.host, self.path, None, None, None))
 
 
 def create_app(

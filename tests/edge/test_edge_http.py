@@ -70,14 +70,26 @@ def reason(body: bytes) -> str:
     return json.loads(body)["error"]
 
 
+class EdgeLogs:
+    """Every record of the edge's loggers (and Sanic's), DEBUG and up, as text with tracebacks;
+    not the test's HTTP client's, which logs the URLs it calls."""
+
+    def __init__(self, caplog) -> None:
+        self.caplog = caplog
+
+    @property
+    def records(self) -> list[logging.LogRecord]:
+        return [r for r in self.caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.caplog.handler.format(r) for r in self.records)
+
+
 @pytest.fixture
 def logs(caplog):
-    """Every record of the edge's loggers (and Sanic's), DEBUG and up; not the test's client's,
-    which logs the URLs it calls."""
     caplog.set_level(logging.DEBUG)
-    for client in ("httpx", "httpcore"):
-        caplog.set_level(logging.WARNING, logger=client)
-    return caplog
+    return EdgeLogs(caplog)
 
 
 @pytest.mark.parametrize(
@@ -272,3 +284,20 @@ async def test_readyz_fails_while_no_runner_takes_runs(start_edge, sync, runner)
     ok = await start_edge(sync_target=sync[1], runner_target=runner[1])
     r = await ok.client.get("/readyz")
     assert r.status_code == 200 and r.json()["failed"] == []
+
+
+async def test_a_request_cut_by_shutdown_logs_no_signature(edge, logs, runner):
+    # The edge aborts connections still open when its stop grace ends; Sanic then logs the
+    # request it was serving ("... stopped. Transport is closed.").
+    request = f"GET {callback_url(CB_WAIT, patchworks_signature=SIGNATURE)} HTTP/1.1\r\n\r\n"
+    _, writer = await asyncio.open_connection(edge.server.host, edge.server.port)
+    writer.write(request.encode())
+    await wait_for(lambda: len(runner[0].starts) == 1)
+    edge.stopped = True
+    await edge.client.aclose()
+    await edge.server.stop(grace_s=0.1)
+    writer.close()
+    assert SIGNATURE not in logs.text
+    assert not [r for r in logs.records if r.levelno > logging.INFO]
+    assert SIGNATURE not in logs.text
+    assert not [r for r in logs.records if r.levelno > logging.INFO]
