@@ -81,6 +81,9 @@ class Case:
 class Outcome:
     statuses: list[int] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
+    content_types: list[str] = field(default_factory=list)
+    #: An answer carried an `alt-svc` header (Sanic's empty one).
+    alt_svc: bool = False
     closed_after: bool = False  # the edge closed the connection after its answers
     error: str = ""  # "timeout", "no answer", a socket error
 
@@ -345,6 +348,8 @@ def run_case(port: int, case: Case) -> Outcome:
                     except ValueError:
                         reason = "<not json>"
                 out.reasons.append(reason)
+                out.content_types.append(headers.get("content-type", ""))
+                out.alt_svc |= "alt-svc" in headers
                 if headers.get("connection") == "close":
                     out.closed_after = reader.eof()
                     if not out.closed_after:
@@ -466,6 +471,11 @@ def test_http_surface_under_random_input(fuzz_stack):
                 found.append(f"undocumented status {status} {reason}")
             elif reason is not None and (status, _generic(reason)) not in pairs:
                 found.append(f"undocumented reason {status} {reason}")
+        if out.alt_svc:
+            found.append("an alt-svc header")
+        for ctype in out.content_types:
+            if ctype.startswith("text/") and "charset=utf-8" not in ctype:
+                found.append(f"{ctype} without charset=utf-8")
         if case.kind == "good" and out.statuses != [200]:
             found.append(f"good: answered {out.statuses} {out.reasons}")
         if case.kind == "trickle" and out.statuses not in ([], [408]):
