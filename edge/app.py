@@ -109,7 +109,12 @@ def create_app(
     (`python -m edge`) turns it on; tests build many apps in one process and leave it off.
     """
     metrics_ = EdgeMetrics()
-    limits = Limits(settings.header_timeout_s, settings.body_timeout_s, settings.max_connections)
+    limits = Limits(
+        settings.header_timeout_s,
+        settings.body_timeout_s,
+        settings.keep_alive_timeout_s,
+        settings.max_connections,
+    )
     limits.refused = metrics_.refused_connection
     app: EdgeApp = Sanic(
         name,
@@ -127,7 +132,9 @@ def create_app(
     # Sanic derives its (process-wide) header size limit from REQUEST_MAX_SIZE too, so it may not
     # go below the header limit; the exact body limit is checked by the callback route.
     app.config.REQUEST_MAX_SIZE = max(settings.max_body_bytes, app.config.REQUEST_MAX_HEADER_SIZE)
-    app.config.RESPONSE_TIMEOUT = callbacks.MAX_TIMEOUT_MS / 1000 + 5
+    # Sanic's RESPONSE_TIMEOUT (503) covers reading the body too: it must never fire before our
+    # body deadline (408) or the callback's timeout (504).
+    app.config.RESPONSE_TIMEOUT = callbacks.MAX_TIMEOUT_MS / 1000 + settings.body_timeout_s + 5
     # Sanic's REQUEST_TIMEOUT counts from the last byte received (a trickle resets it): a
     # backstop only; edge.protocol bounds the whole head and body (docs/http.md).
     app.config.REQUEST_TIMEOUT = settings.header_timeout_s

@@ -12,7 +12,8 @@ HTTP/1.1 state machine rather than patching them:
   they get 400 here, as in nginx or HAProxy.
 - Sanic's REQUEST_TIMEOUT counts from the last byte received, so a head trickled a byte at a
   time never times out. The head must be complete within `header_timeout_s` of its first byte,
-  and the body within `body_timeout_s` of the end of the head (408, then close).
+  and the body within `body_timeout_s` of the end of the head (408, then close). A new
+  connection must start its first request within `header_timeout_s` too (then it is closed).
 - There was no bound on connections: past `max_connections`, a new one gets a fixed 503 and is
   closed at once (its bytes are read and dropped for a moment first, so the answer is not lost
   to a TCP reset).
@@ -88,6 +89,8 @@ class EdgeHttp(Http):
             # BadRequest, and whatever Sanic's parsing let through (BadURL quotes the URL).
             raise errors.MalformedRequest from None
         self.body_deadline = asyncio.get_running_loop().time() + limits.body_timeout_s
+        # A first request came: from now on an idle connection may wait for the next one.
+        self.protocol.keep_alive_timeout = limits.keep_alive_timeout_s
 
     async def http1_response_header(self, data: bytes, end_stream: bool) -> None:
         self.response.headers = _ResponseHeaders(self.response.headers)
@@ -120,11 +123,24 @@ class _ResponseHeaders(Header):
 class Limits:
     """The connection limits of one edge (from EdgeSettings), shared by its connections."""
 
-    __slots__ = ("body_timeout_s", "header_timeout_s", "max_connections", "refused")
+    __slots__ = (
+        "body_timeout_s",
+        "header_timeout_s",
+        "keep_alive_timeout_s",
+        "max_connections",
+        "refused",
+    )
 
-    def __init__(self, header_timeout_s: float, body_timeout_s: float, max_connections: int):
+    def __init__(
+        self,
+        header_timeout_s: float,
+        body_timeout_s: float,
+        keep_alive_timeout_s: float,
+        max_connections: int,
+    ):
         self.header_timeout_s = header_timeout_s
         self.body_timeout_s = body_timeout_s
+        self.keep_alive_timeout_s = keep_alive_timeout_s
         self.max_connections = max_connections
         #: Called once per refused connection (a metric).
         self.refused = _nothing
@@ -156,6 +172,10 @@ class EdgeProtocol(HttpProtocol):
             self.loop.call_later(REFUSED_LINGER_S, transport.close)
             return
         super().connection_made(transport)
+        # Until its first request arrives, a connection gets the header timeout, not the
+        # keep-alive one (nginx's client_header_timeout also counts from the accept): 1000
+        # connections that never send a byte would otherwise hold the cap for 75 s at a time.
+        self.keep_alive_timeout = self.limits.header_timeout_s
 
     def data_received(self, data: bytes) -> None:
         if not self._refused:

@@ -218,7 +218,8 @@ class LocalStack:
                 time.sleep(0.05)
 
     def start_edge(self, timeout: float = 30.0, ready: bool = True) -> None:
-        """Starts the edge; waits for /readyz (or only /healthz when `ready` is False)."""
+        """Starts the edge; waits for /readyz (or only /healthz when `ready` is False). Ready
+        means in sync with the control plane and connected to a runner: start those first."""
         self.edge = self._spawn("edge", ["-m", "edge"])
         path = "/readyz" if ready else "/healthz"
         deadline = time.monotonic() + timeout

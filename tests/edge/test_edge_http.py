@@ -45,7 +45,7 @@ def _exchange(port: int, data: bytes, pause_s: float, timeout: float):
     answer = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         try:
-            for i in range(0, len(data), 1 if pause_s else len(data)):
+            for i in range(0, len(data), 1 if pause_s else max(1, len(data))):
                 if select.select([sock], [], [], 0)[0]:
                     break  # the edge answered before the request was all sent: read it
                 sock.sendall(data[i : i + 1] if pause_s else data)
@@ -182,11 +182,22 @@ async def test_a_trickled_body_is_cut_after_the_body_timeout(start_edge, sync, r
     assert len(runner[0].starts) == 0
 
 
+async def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+    start_edge, sync, runner
+):
+    edge = await start_edge(sync_target=sync[1], runner_target=runner[1], header_timeout_s=0.5)
+    status, _, _, took = await exchange(edge, b"")
+    assert status is None and 0.4 < took < 1.5
+
+
 async def test_an_idle_keep_alive_connection_is_closed(start_edge, sync, runner):
-    edge = await start_edge(sync_target=sync[1], runner_target=runner[1], keep_alive_timeout_s=0.5)
+    edge = await start_edge(
+        sync_target=sync[1], runner_target=runner[1], header_timeout_s=0.5, keep_alive_timeout_s=1
+    )
     request = f"GET {PATH}{QUERY} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     status, _, _, took = await exchange(edge, request)
-    assert status == 201 and 0.4 < took < 2
+    # After a request the keep-alive timeout applies, not the (shorter) header timeout.
+    assert status == 201 and 0.9 < took < 2.5
 
 
 async def test_connections_past_the_cap_get_503_and_are_closed(start_edge, sync, runner):
