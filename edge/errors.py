@@ -246,6 +246,8 @@ class JsonErrorHandler(ErrorHandler):
             status = exception.status_code
             if status == 413:
                 return self.default(request, BodyTooLarge())
+            if status == 408:  # Sanic's head timeout (edge.protocol bounds the whole head)
+                return self.default(request, RequestTimeout())
             phrase = _phrase(status)
             reason = _SANIC_REASONS.get(status, "error")
             return error_response(

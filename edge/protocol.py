@@ -11,9 +11,11 @@ HTTP/1.1 state machine rather than patching them:
   can print it. Sanic also accepts control characters and non-token names in header lines;
   they get 400 here, as in nginx or HAProxy.
 - Sanic's REQUEST_TIMEOUT counts from the last byte received, so a head trickled a byte at a
-  time never times out. The head must be complete within `header_timeout_s` of its first byte,
-  and the body within `body_timeout_s` of the end of the head (408, then close). A new
+  time never times out. Here the head must be complete within `header_timeout_s` of its first
+  byte, and the body within `body_timeout_s` of the end of the head (408, then close). A new
   connection must start its first request within `header_timeout_s` too (then it is closed).
+  Both ride on Sanic's own periodic timeout check rather than a timer per request: an
+  `asyncio.timeout` around each head costs ~6 µs of event-loop time per request.
 - There was no bound on connections: past `max_connections`, a new one gets a fixed 503 and is
   closed at once (its bytes are read and dropped for a moment first, so the answer is not lost
   to a TCP reset).
@@ -25,25 +27,37 @@ not serve); it is left out.
 
 from __future__ import annotations
 
-import asyncio
 import re
+from time import monotonic as current_time
 
 from sanic.compat import Header
 from sanic.exceptions import BadRequest, PayloadTooLarge, SanicException
-from sanic.http import Http
+from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
 from edge import errors
 
-# One scan of the raw head finds what may not be in one (RFC 9110 §5.5, RFC 9112 §2.2, §5):
-# a control character other than HTAB and the CRLF line ends, a bare CR or LF, and a header
-# line that does not start with a field name (a token) and a colon - which also refuses
-# obsolete line folding and whitespace before the colon.
+# What may not be in a request head (RFC 9110 §5.5, RFC 9112 §2.2, §3, §5): a control character
+# other than HTAB and the CRLF line ends; a bare CR or LF; a header line that does not start with
+# a field name (a token) and a colon, which also refuses obsolete line folding and whitespace
+# before the colon; a request line other than `token SP printable-target SP HTTP/1.x`. Three
+# quick scans (~2.5 µs for a typical head) rather than one regex with lookbehinds (~7 µs).
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_BAD_HEAD = re.compile(
-    rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n|\r\n(?!" + _TOKEN + rb":)"
-)
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_A_FIELD = re.compile(rb"\r\n(?!" + _TOKEN + rb":)")
 _REQUEST_LINE = re.compile(rb"\A" + _TOKEN + rb" [\x21-\x7e]+ HTTP/1\.[01](?:\r\n|\Z)")
+
+
+def valid_head(head: bytes) -> bool:
+    crlf = head.count(b"\r\n")
+    return (
+        head.count(b"\r") == crlf
+        and head.count(b"\n") == crlf
+        and _REQUEST_LINE.match(head) is not None
+        and _CONTROL.search(head) is None
+        and _NOT_A_FIELD.search(head) is None
+    )
+
 
 #: What a connection past the cap gets: fixed bytes, written before any of its request is read.
 REFUSED = (
@@ -68,18 +82,14 @@ class EdgeHttp(Http):
     async def http1_request_header(self) -> None:
         limits = self.protocol.limits
         try:
-            async with asyncio.timeout(limits.header_timeout_s):
-                await super().http1_request_header()
-            head = self.request.head
-            if _BAD_HEAD.search(head) or not _REQUEST_LINE.match(head):
+            await super().http1_request_header()
+            if not valid_head(self.request.head):
                 raise errors.MalformedRequest
         except BaseException as e:
             # The URL goes: error handling would otherwise build a request from it.
             self.url = None
             self.request = None
             self.request_body = None  # nothing more is read: the connection closes
-            if isinstance(e, TimeoutError):
-                raise errors.RequestTimeout from None
             if isinstance(e, PayloadTooLarge):
                 raise self._too_large() from None
             if isinstance(e, errors.CallbackError) or not isinstance(e, Exception):
@@ -88,7 +98,7 @@ class EdgeHttp(Http):
                 raise  # e.g. 417 for an unknown Expect: its own answer, without the URL
             # BadRequest, and whatever Sanic's parsing let through (BadURL quotes the URL).
             raise errors.MalformedRequest from None
-        self.body_deadline = asyncio.get_running_loop().time() + limits.body_timeout_s
+        self.body_deadline = current_time() + limits.body_timeout_s
         # A first request came: from now on an idle connection may wait for the next one.
         self.protocol.keep_alive_timeout = limits.keep_alive_timeout_s
 
@@ -100,16 +110,6 @@ class EdgeHttp(Http):
         """414 when the request line alone does not fit in the head limit, else 431."""
         line_end = self.recv_buffer.find(b"\r\n", 0, self.HEADER_MAX_SIZE + 2)
         return errors.UriTooLong() if line_end == -1 else errors.HeadersTooLarge()
-
-    async def read(self) -> bytes | None:
-        try:
-            async with asyncio.timeout_at(self.body_deadline):
-                return await super().read()
-        except TimeoutError:
-            # What is left of the body will not be read: the connection closes after the 408.
-            self.keep_alive = False
-            self.request_body = None
-            raise errors.RequestTimeout from None
 
 
 class _ResponseHeaders(Header):
@@ -178,8 +178,37 @@ class EdgeProtocol(HttpProtocol):
         self.keep_alive_timeout = self.limits.header_timeout_s
 
     def data_received(self, data: bytes) -> None:
-        if not self._refused:
+        if self._refused:
+            return
+        http = self._http
+        if http is not None and http.stage is Stage.REQUEST:
+            # Sanic's REQUEST_TIMEOUT check measures from `_time`, which every read moves: kept
+            # where it was (the head's first byte, or the previous answer when pipelined), it
+            # bounds the whole head.
+            started = self._time
             super().data_received(data)
+            self._time = started
+        else:
+            super().data_received(data)
+
+    def check_timeouts(self) -> None:
+        """Sanic's check (keep-alive, head, response), plus the body deadline."""
+        http = self._http
+        if (
+            self._task is not None
+            and http is not None
+            and http.stage is Stage.HANDLER
+            and http.request_body
+            and current_time() > http.body_deadline
+        ):
+            # The handler is still waiting for the body: cancel it; Http answers with
+            # `exception` and, not keeping alive, closes. The rest of the body is not read.
+            http.request_body = None
+            http.keep_alive = False
+            http.exception = errors.RequestTimeout()
+            self._task.cancel()
+            return
+        super().check_timeouts()
 
     def eof_received(self) -> bool | None:
         if self._refused:

@@ -174,7 +174,10 @@ async def test_a_trickled_head_is_cut_after_the_header_timeout(start_edge, sync,
 
 
 async def test_a_trickled_body_is_cut_after_the_body_timeout(start_edge, sync, runner):
-    edge = await start_edge(sync_target=sync[1], runner_target=runner[1], body_timeout_s=0.5)
+    # The deadlines are checked every half of the shortest timeout: the header one here.
+    edge = await start_edge(
+        sync_target=sync[1], runner_target=runner[1], header_timeout_s=0.5, body_timeout_s=0.5
+    )
     data = f"POST {PATH}{QUERY} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc".encode()
     status, headers, body, took = await exchange(edge, data)
     assert (status, reason(body), headers["connection"]) == (408, "request_timeout", "close")
