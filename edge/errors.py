@@ -207,12 +207,19 @@ _SANIC_REASONS = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
-    408: "request_timeout",
-    413: "body_too_large",
     416: "range_not_satisfiable",
     417: "expectation_failed",
-    431: "headers_too_large",
     503: "unavailable",
+}
+
+
+# Sanic's errors that have a class of ours, for the same reason and message whoever raised it
+# (Sanic's 408 is its head timeout, which edge.protocol makes bound the whole head).
+_AS_OURS: dict[int, type[CallbackError]] = {
+    408: RequestTimeout,
+    413: BodyTooLarge,
+    414: UriTooLong,
+    431: HeadersTooLarge,
 }
 
 
@@ -244,10 +251,9 @@ class JsonErrorHandler(ErrorHandler):
             )
         if isinstance(exception, SanicException):
             status = exception.status_code
-            if status == 413:
-                return self.default(request, BodyTooLarge())
-            if status == 408:  # Sanic's head timeout (edge.protocol bounds the whole head)
-                return self.default(request, RequestTimeout())
+            ours = _AS_OURS.get(status)
+            if ours is not None:
+                return self.default(request, ours())
             phrase = _phrase(status)
             reason = _SANIC_REASONS.get(status, "error")
             return error_response(
