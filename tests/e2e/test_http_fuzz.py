@@ -521,7 +521,15 @@ def test_http_surface_under_random_input(fuzz_stack):
     )
     assert elapsed < BUDGET_S, f"{CASES} cases took {elapsed:.1f}s (budget {BUDGET_S}s)"
     # The mix really exercised the surface: flows ran, and each refusal class was met.
-    for wanted in [(200, None), (400, "bad_request"), (403, "forbidden"), (413, "body_too_large")]:
+    for wanted in [
+        (200, None),
+        (400, "bad_request"),
+        (403, "forbidden"),
+        (408, "request_timeout"),
+        (413, "body_too_large"),
+        (414, "uri_too_long"),
+        (431, "headers_too_large"),
+    ]:
         assert wanted in seen, f"seed {SEED}: no {wanted} among {summary}"
 
 
