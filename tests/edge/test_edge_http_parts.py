@@ -95,3 +95,20 @@ def test_json_nested_past_the_parser_is_taken_as_text(depth):
     assert body_payload(body, ()) == body.decode()
     assert body_payload(body, (("content-type", "application/json"),)) == body.decode()
     assert body_payload(b"[[[1]]]", ()) == [[[1]]]
+
+
+def test_install_puts_the_filter_on_every_handler():
+    from edge import redact as redact_module
+
+    logger = logging.getLogger("test.redact.install")
+    handlers = [logging.StreamHandler(io.StringIO()), logging.StreamHandler(io.StringIO())]
+    for handler in handlers:
+        logger.addHandler(handler)
+    try:
+        redact_module.install(logger)
+        assert all(
+            any(isinstance(f, RedactSignatures) for f in handler.filters) for handler in handlers
+        )
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
