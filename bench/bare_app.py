@@ -19,6 +19,7 @@ import asyncio
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
+from edge.protocol import Limits
 from edge.server import EdgeServer, serve_until_signalled
 
 
@@ -33,6 +34,10 @@ def create_app(name: str = "bench-bare") -> Sanic:
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
     app.config.TOUCHUP = True
+    # The edge's connection handling (edge.protocol) with its default limits.
+    app.ctx.limits = Limits(
+        header_timeout_s=10, body_timeout_s=30, keep_alive_timeout_s=75, max_connections=1000
+    )
     app.add_route(stock, "/api/v1/<company>/<callback_id>", methods=("GET",))
     return app
 

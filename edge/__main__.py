@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from edge import redact
 from edge.app import create_app
 from edge.config import EdgeSettings
 from edge.server import EdgeServer, serve_until_signalled
@@ -39,6 +40,8 @@ async def main() -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Nothing logs a signature (docs/http.md); this scrubs any that would slip through anyway.
+    redact.install()
     try:
         sys.exit(asyncio.run(main()))
     except ValueError as e:  # settings

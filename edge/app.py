@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from urllib.parse import urlunparse
 
 import grpc
 from sanic import Request, Sanic
@@ -22,8 +23,9 @@ from edge import callbacks, channels, cors, lkg
 from edge.access_log import AccessLog
 from edge.cache import CallbackCache
 from edge.config import EdgeSettings
-from edge.errors import RUN_ID_HEADER, JsonErrorHandler
+from edge.errors import CALLER_LEFT, RUN_ID_HEADER, JsonErrorHandler
 from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
+from edge.protocol import Limits
 from edge.rate_limits import RateLimiter
 from edge.request_hmac import ReplayMemory
 from edge.runflow_client import RunFlowClient
@@ -67,6 +69,7 @@ class EdgeContext:
     cache: CallbackCache
     metrics: EdgeMetrics
     access_log: AccessLog
+    limits: Limits
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     #: Standard Webhooks ids seen by this edge (edge/request_hmac.py).
     replays: ReplayMemory = field(default_factory=ReplayMemory)
@@ -92,6 +95,12 @@ class EdgeRequest(Request[EdgeApp, SimpleNamespace]):
         super().__init__(*args, **kwargs)
         self.started = time.perf_counter()
 
+    @property
+    def url(self) -> str:
+        """The URL without its query string, which may hold the signature: Sanic puts
+        `request.url` in log lines of its own (a request cut short by shutdown, access logs)."""
+        return urlunparse((self.scheme, self.host, self.path, None, None, None))
+
 
 def create_app(
     settings: EdgeSettings, *, name: str = "boomerang-edge", touchup: bool = False
@@ -102,13 +111,22 @@ def create_app(
     request). It rewrites those classes process-wide, so only a process serving a single app
     (`python -m edge`) turns it on; tests build many apps in one process and leave it off.
     """
+    metrics_ = EdgeMetrics()
+    limits = Limits(
+        settings.header_timeout_s,
+        settings.body_timeout_s,
+        settings.keep_alive_timeout_s,
+        settings.max_connections,
+    )
+    limits.refused = metrics_.refused_connection
     app: EdgeApp = Sanic(
         name,
         ctx=EdgeContext(
             settings=settings,
             cache=CallbackCache(),
-            metrics=EdgeMetrics(),
+            metrics=metrics_,
             access_log=AccessLog(access_log),
+            limits=limits,
         ),
         error_handler=JsonErrorHandler(),
         request_class=EdgeRequest,
@@ -117,7 +135,13 @@ def create_app(
     # Sanic derives its (process-wide) header size limit from REQUEST_MAX_SIZE too, so it may not
     # go below the header limit; the exact body limit is checked by the callback route.
     app.config.REQUEST_MAX_SIZE = max(settings.max_body_bytes, app.config.REQUEST_MAX_HEADER_SIZE)
-    app.config.RESPONSE_TIMEOUT = callbacks.MAX_TIMEOUT_MS / 1000 + 5
+    # Sanic's RESPONSE_TIMEOUT (503) covers reading the body too: it must never fire before our
+    # body deadline (408) or the callback's timeout (504).
+    app.config.RESPONSE_TIMEOUT = callbacks.MAX_TIMEOUT_MS / 1000 + settings.body_timeout_s + 5
+    # Sanic's REQUEST_TIMEOUT counts from the last byte received (a trickle resets it): a
+    # backstop only; edge.protocol bounds the whole head and body (docs/http.md).
+    app.config.REQUEST_TIMEOUT = settings.header_timeout_s
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_timeout_s
     app.config.ACCESS_LOG = False  # ours, below: Sanic's would log the query string
     app.config.MOTD = False
     app.config.TOUCHUP = touchup
@@ -147,17 +171,26 @@ async def healthz(request: Request) -> HTTPResponse:
 
 
 async def readyz(request: Request) -> HTTPResponse:
-    """Ready while the cache may be served from (loaded and, with a staleness limit, fresh)."""
+    """Ready while callbacks can be answered: the cache may be served from (loaded and, with a
+    staleness limit, fresh) and some runner takes runs. A load balancer then stops sending
+    callers to an edge that could only answer them 503; `failed` names what is missing."""
     ctx: EdgeContext = request.app.ctx
     state = ctx.cache.usable(ctx.settings.staleness_limit_s)
+    runner_ok = ctx.runners is not None and ctx.runners.connected
+    failed = [
+        name
+        for name, ok in (("callback_configuration", state is not None), ("runner", runner_ok))
+        if not ok
+    ]
     body = {
-        "ready": state is not None,
+        "ready": not failed,
+        "failed": failed,
         "revision": ctx.cache.state.revision if ctx.cache.state else None,
         "control_plane_connected": ctx.cache.live,
-        "runner_connected": ctx.runners is not None and ctx.runners.connected,
+        "runner_connected": runner_ok,
         "runners": {c.name: _runner_state(c) for c in ctx.runners.clients} if ctx.runners else {},
     }
-    return json(body, status=200 if state is not None else 503)
+    return json(body, status=503 if failed else 200)
 
 
 def _runner_state(client: RunFlowClient) -> str:
@@ -175,14 +208,17 @@ async def _record(request: EdgeRequest, response: HTTPResponse) -> None:
     elapsed = time.perf_counter() - request.started
     path = request.path
     status = response.status
+    if status == CALLER_LEFT:
+        return  # counted apart by the error handler; nothing was sent
     if path not in _OPS_PATHS:
         request.app.ctx.metrics.observe(status, elapsed)
     log = request.app.ctx.access_log
     if log.enabled:
         run_id = response.headers.get(RUN_ID_HEADER, "-")
-        log.add(
-            f"{request.ip} {request.method} {path} {status} {elapsed * 1000:.1f}ms run={run_id}"
-        )
+        method = request.method
+        if method == "NONE":  # Sanic's stand-in for a request whose head was refused
+            method = path = "-"
+        log.add(f"{request.ip or '-'} {method} {path} {status} {elapsed * 1000:.1f}ms run={run_id}")
 
 
 async def _open(app: EdgeApp) -> None:

@@ -29,7 +29,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, empty
 
 from boomerang.v1 import runner_service_pb2 as runner_pb2
-from edge import cors, errors, request_hmac, signatures
+from edge import content_types, cors, errors, request_hmac, signatures
 from edge.cache import CallbackRecord
 from edge.outcomes import outcome_error
 from edge.runflow_client import RunLost, RunnerUnavailable
@@ -37,7 +37,7 @@ from edge.runflow_client import RunLost, RunnerUnavailable
 log = logging.getLogger(__name__)
 #: Status recorded for a run whose caller closed the connection first (nginx's "client closed
 #: request"); the caller never sees it.
-CALLER_LEFT = 499
+CALLER_LEFT = errors.CALLER_LEFT
 
 ALLOW = "GET, POST, HEAD, OPTIONS"
 METHODS = ("GET", "POST", "HEAD", "OPTIONS")
@@ -77,7 +77,7 @@ async def handle(
     if len(request.body) > ctx.settings.max_body_bytes:
         raise errors.BodyTooLarge
 
-    signature = request.args.get(signatures.QUERY_PARAM) or request.headers.get(signatures.HEADER)
+    signature = _signature(request)
     if not signature:
         raise errors.MissingSignature
     state = ctx.cache.usable(ctx.settings.staleness_limit_s)
@@ -178,6 +178,15 @@ async def release_unused_webhook_id(request: Request, response: HTTPResponse) ->
         request.app.ctx.replays.release(*claim)
 
 
+def _signature(request: Request) -> str:
+    """The signature given: the first non-empty patchworks_signature query parameter, else the
+    first patchworks-signature header without the optional whitespace (SP, HTAB) that HTTP allows
+    around a field value (RFC 9110 §5.5). README "The callback URL" documents this order."""
+    return request.args.get(signatures.QUERY_PARAM) or request.headers.get(
+        signatures.HEADER, ""
+    ).strip(" \t")
+
+
 def _add_request_metadata(start: runner_pb2.RunStart, request: Request) -> None:
     """Headers and query for the run, without the signature."""
     try:
@@ -224,5 +233,5 @@ def _callback_response(
         callback.body,
         status=status,
         headers=headers,
-        content_type=record.content_type or "application/json",
+        content_type=content_types.answer_content_type(record.content_type),
     )

@@ -49,6 +49,21 @@ class EdgeSettings:
     #: `not_ready`) once the cache has not been confirmed by the control plane for this many
     #: seconds. (EDGE_STALENESS_LIMIT_S, default 0)
     staleness_limit_s: float = 0.0
+    #: Longest time from the first byte of a request to the end of its head (request line and
+    #: headers); past it the edge answers 408 `request_timeout` and closes the connection.
+    #: (EDGE_HEADER_TIMEOUT_S, default 10)
+    header_timeout_s: float = 10.0
+    #: Longest time from the end of a request's head to the end of its body (408, then close).
+    #: (EDGE_BODY_TIMEOUT_S, default 30)
+    body_timeout_s: float = 30.0
+    #: How long an idle keep-alive connection is kept open. Keep it above the idle timeout of a
+    #: load balancer in front (60 s for most), so the edge never closes a connection the
+    #: balancer is about to reuse. (EDGE_KEEP_ALIVE_TIMEOUT_S, default 75)
+    keep_alive_timeout_s: float = 75.0
+    #: Most connections open at once; past it a new connection gets 503
+    #: `too_many_connections` and is closed. Each holds a file descriptor: keep it below the
+    #: process's open-file limit (`ulimit -n`). (EDGE_MAX_CONNECTIONS, default 1000)
+    max_connections: int = 1000
     #: PEM CA certificates to trust for the control plane and runners: with it (or a client
     #: certificate) the edge connects over TLS. (BOOMERANG_TLS_CA)
     tls_ca: Path | None = None
@@ -88,6 +103,15 @@ class EdgeSettings:
             )
         if self.staleness_limit_s < 0:
             raise ValueError("EDGE_STALENESS_LIMIT_S must be >= 0")
+        for name, value in (
+            ("EDGE_HEADER_TIMEOUT_S", self.header_timeout_s),
+            ("EDGE_BODY_TIMEOUT_S", self.body_timeout_s),
+            ("EDGE_KEEP_ALIVE_TIMEOUT_S", self.keep_alive_timeout_s),
+        ):
+            if not 0 < value <= 3600:
+                raise ValueError(f"{name} must be > 0 and at most 3600 seconds, not {value}")
+        if self.max_connections < 1:
+            raise ValueError(f"EDGE_MAX_CONNECTIONS must be >= 1, not {self.max_connections}")
         if (self.tls_client_cert is None) != (self.tls_client_key is None):
             raise ValueError(
                 "BOOMERANG_TLS_CLIENT_CERT and BOOMERANG_TLS_CLIENT_KEY go together: set both"
@@ -121,6 +145,10 @@ class EdgeSettings:
             state_dir=state_dir,
             max_body_bytes=_number(env, "EDGE_MAX_BODY_BYTES", 1024 * 1024, int),
             staleness_limit_s=_number(env, "EDGE_STALENESS_LIMIT_S", 0.0, float),
+            header_timeout_s=_number(env, "EDGE_HEADER_TIMEOUT_S", 10.0, float),
+            body_timeout_s=_number(env, "EDGE_BODY_TIMEOUT_S", 30.0, float),
+            keep_alive_timeout_s=_number(env, "EDGE_KEEP_ALIVE_TIMEOUT_S", 75.0, float),
+            max_connections=_number(env, "EDGE_MAX_CONNECTIONS", 1000, int),
             tls_ca=_path(env, "BOOMERANG_TLS_CA"),
             tls_client_cert=_path(env, "BOOMERANG_TLS_CLIENT_CERT"),
             tls_client_key=_path(env, "BOOMERANG_TLS_CLIENT_KEY"),

@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from sanic import Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 #: Response header naming the run a request started.
 RUN_ID_HEADER = "x-boomerang-run-id"
+#: Status recorded for a request whose caller closed the connection first (nginx's "client
+#: closed request"); the caller never sees it.
+CALLER_LEFT = 499
 
 
 class CallbackError(SanicException):
@@ -37,7 +40,10 @@ class CallbackError(SanicException):
 class MissingSignature(CallbackError):
     status_code = 401
     reason = "missing_signature"
-    text = "A signature is required: the patchworks_signature query parameter or header."
+    text = (
+        "A signature is required: the patchworks_signature query parameter or the "
+        "patchworks-signature header."
+    )
 
 
 class Forbidden(CallbackError):
@@ -64,6 +70,32 @@ class BodyTooLarge(CallbackError):
     status_code = 413
     reason = "body_too_large"
     text = "The request body is larger than this edge accepts."
+
+
+# The request itself is not acceptable HTTP (edge.protocol, docs/http.md). Each closes the
+# connection after its answer: what follows on the connection cannot be trusted to be framed.
+class MalformedRequest(CallbackError):
+    status_code = 400
+    reason = "bad_request"
+    text = "The request is not valid HTTP/1.1."
+
+
+class RequestTimeout(CallbackError):
+    status_code = 408
+    reason = "request_timeout"
+    text = "The request did not arrive in time."
+
+
+class UriTooLong(CallbackError):
+    status_code = 414
+    reason = "uri_too_long"
+    text = "The request line is longer than this edge accepts."
+
+
+class HeadersTooLarge(CallbackError):
+    status_code = 431
+    reason = "headers_too_large"
+    text = "The request headers are larger than this edge accepts."
 
 
 class NotDeployed(CallbackError):
@@ -175,12 +207,19 @@ _SANIC_REASONS = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
-    408: "request_timeout",
-    413: "body_too_large",
     416: "range_not_satisfiable",
     417: "expectation_failed",
-    431: "headers_too_large",
     503: "unavailable",
+}
+
+
+# Sanic's errors that have a class of ours, for the same reason and message whoever raised it
+# (Sanic's 408 is its head timeout, which edge.protocol makes bound the whole head).
+_AS_OURS: dict[int, type[CallbackError]] = {
+    408: RequestTimeout,
+    413: BodyTooLarge,
+    414: UriTooLong,
+    431: HeadersTooLarge,
 }
 
 
@@ -197,6 +236,11 @@ class JsonErrorHandler(ErrorHandler):
     """Replaces Sanic's error pages (and their logging, which would show the query string)."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, RequestCancelled):
+            # The caller closed the connection before its answer (Sanic cancels the handler):
+            # nothing is sent, and it is not the edge's failure, so no 5xx and no error log.
+            abandoned(request)
+            return error_response(CALLER_LEFT, "caller_left", "", run_id=None)
         if isinstance(exception, CallbackError):
             return error_response(
                 exception.status_code,
@@ -207,8 +251,9 @@ class JsonErrorHandler(ErrorHandler):
             )
         if isinstance(exception, SanicException):
             status = exception.status_code
-            if status == 413:
-                return self.default(request, BodyTooLarge())
+            ours = _AS_OURS.get(status)
+            if ours is not None:
+                return self.default(request, ours())
             phrase = _phrase(status)
             reason = _SANIC_REASONS.get(status, "error")
             return error_response(
@@ -222,6 +267,15 @@ class JsonErrorHandler(ErrorHandler):
             exc_info=exception,
         )
         return error_response(500, "internal", "Internal error.", run_id=None)
+
+
+def abandoned(request: Request) -> None:
+    """Counts (and notes, at DEBUG: anyone can cause it) a request its caller gave up on."""
+    ctx = getattr(request.app, "ctx", None)
+    metrics = getattr(ctx, "metrics", None)
+    if metrics is not None:
+        metrics.abandoned()
+    log.debug("the caller closed the connection before the answer: %s", request.path)
 
 
 def _phrase(status: int) -> str:

@@ -72,6 +72,19 @@ class EdgeMetrics:
             ["runner"],
             registry=self.registry,
         )
+        # Neither is in boomerang_edge_requests: neither is an answer the edge chose, and a
+        # caller could inflate 5xx alerts with them.
+        self._abandoned = Counter(
+            "boomerang_edge_requests_abandoned",
+            "Requests whose caller closed the connection before the answer (nginx's 499).",
+            registry=self.registry,
+        )
+        self._refused = Counter(
+            "boomerang_edge_connections_refused",
+            "Connections answered 503 too_many_connections and closed: EDGE_MAX_CONNECTIONS "
+            "were open.",
+            registry=self.registry,
+        )
         # Labelled children cached by status: labels() takes a lock and builds a key each call.
         self._by_code: dict[int, Counter] = {}
 
@@ -103,6 +116,12 @@ class EdgeMetrics:
             child = self._by_code[status] = self._requests.labels(code=str(status))
         child.inc()
         self._latency.observe(seconds)
+
+    def abandoned(self) -> None:
+        self._abandoned.inc()
+
+    def refused_connection(self) -> None:
+        self._refused.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

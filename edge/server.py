@@ -15,6 +15,8 @@ from collections.abc import Callable
 from sanic import Sanic
 from sanic.server.async_server import AsyncioServer
 
+from edge.protocol import EdgeProtocol
+
 
 class EdgeServer:
     """A listening app; `await stop()` drains it and runs the shutdown listeners."""
@@ -35,6 +37,7 @@ class EdgeServer:
         sock.setblocking(False)
         server = await app.create_server(
             sock=sock,
+            protocol=EdgeProtocol,  # the connection limits (docs/http.md)
             return_asyncio_server=True,
             asyncio_server_kwargs={"start_serving": False},
         )

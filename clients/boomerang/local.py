@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -33,6 +34,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def open_private_log(path: Path) -> BinaryIO:
+    """`path` opened for appending, readable by this user only, in a directory only this user
+    can enter: logs say which callbacks exist and what failed (docs/http.md). A file or
+    directory an older version made with looser modes is tightened."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 @dataclass
@@ -115,9 +127,8 @@ class LocalStack:
         full_env = {**self._env(), **(env or {})}
         if self.log_dir is None:
             return subprocess.Popen(command, env=full_env)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         # The child holds its own descriptor; the parent's closes when this block ends.
-        with open(self.log_dir / f"{name}.log", "ab") as out:
+        with open_private_log(self.log_dir / f"{name}.log") as out:
             return subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
 
     def migrate(self) -> None:
@@ -207,7 +218,8 @@ class LocalStack:
                 time.sleep(0.05)
 
     def start_edge(self, timeout: float = 30.0, ready: bool = True) -> None:
-        """Starts the edge; waits for /readyz (or only /healthz when `ready` is False)."""
+        """Starts the edge; waits for /readyz (or only /healthz when `ready` is False). Ready
+        means in sync with the control plane and connected to a runner: start those first."""
         self.edge = self._spawn("edge", ["-m", "edge"])
         path = "/readyz" if ready else "/healthz"
         deadline = time.monotonic() + timeout

@@ -66,7 +66,9 @@ def body_payload(body: bytes, headers: Pairs) -> Any:
             # Strict UTF-8 here (UnicodeDecodeError is a ValueError): JSON must be UTF-8
             # (RFC 8259 §8.1), and a body that is not is better kept as text than altered.
             return _DECODER.decode(body.decode("utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nested deeper than the parser's stack allows ([[[[...]]]] a few
+            # thousand levels deep); like any body that does not parse, it is taken as text.
             pass
     return body.decode("utf-8", errors="replace")
 

@@ -24,6 +24,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.control_plane_target == "127.0.0.1:50051"
     assert s.runner_targets == ("127.0.0.1:50051",)
     assert (s.max_body_bytes, s.staleness_limit_s) == (1024 * 1024, 0.0)
+    assert (s.header_timeout_s, s.body_timeout_s, s.keep_alive_timeout_s) == (10, 30, 75)
+    assert s.max_connections == 1000
     assert s.lkg_path == tmp_path / "lkg.binpb"
 
 
@@ -39,6 +41,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "EDGE_STATE_DIR": str(tmp_path),
             "EDGE_MAX_BODY_BYTES": "10",
             "EDGE_STALENESS_LIMIT_S": "2.5",
+            "EDGE_HEADER_TIMEOUT_S": "3",
+            "EDGE_BODY_TIMEOUT_S": "4.5",
+            "EDGE_KEEP_ALIVE_TIMEOUT_S": "61",
+            "EDGE_MAX_CONNECTIONS": "20",
         }
     )
     assert s == EdgeSettings(
@@ -51,6 +57,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         state_dir=tmp_path,
         max_body_bytes=10,
         staleness_limit_s=2.5,
+        header_timeout_s=3,
+        body_timeout_s=4.5,
+        keep_alive_timeout_s=61,
+        max_connections=20,
     )
 
 
@@ -79,6 +89,11 @@ def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
         ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_BODY_BYTES": "8388609"}, "EDGE_MAX_BODY_BYTES"),
         ({"BOOMERANG_API_KEY": "k", "BOOMERANG_RUNNER": "a:1,,b:2"}, "BOOMERANG_RUNNER"),
         ({"BOOMERANG_API_KEY": "k", "BOOMERANG_RUNNER": "a:1,a:1"}, "BOOMERANG_RUNNER"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_HEADER_TIMEOUT_S": "0"}, "EDGE_HEADER_TIMEOUT_S"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_BODY_TIMEOUT_S": "nan"}, "EDGE_BODY_TIMEOUT_S"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_KEEP_ALIVE_TIMEOUT_S": "-1"}, "EDGE_KEEP_ALIVE"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_CONNECTIONS": "0"}, "EDGE_MAX_CONNECTIONS"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_CONNECTIONS": "many"}, "EDGE_MAX_CONNECTIONS"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env, message) -> None:
