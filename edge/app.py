@@ -18,11 +18,11 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, json, raw
 
-from edge import callbacks, channels, lkg
+from edge import callbacks, channels, lkg, status_urls
 from edge.access_log import AccessLog
 from edge.cache import CallbackCache
 from edge.config import EdgeSettings
-from edge.errors import RUN_ID_HEADER, JsonErrorHandler
+from edge.errors import RUN_ID_HEADER, JsonErrorHandler, loggable_path
 from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
 from edge.rate_limits import RateLimiter
 from edge.runflow_client import RunFlowClient
@@ -67,6 +67,7 @@ class EdgeContext:
     metrics: EdgeMetrics
     access_log: AccessLog
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    status_limiter: status_urls.StatusLimiter = field(default_factory=status_urls.StatusLimiter)
     sync: SyncClient | None = None
     runners: RunnerPool | None = None
     control_plane_channel: grpc.aio.Channel | None = None
@@ -120,6 +121,8 @@ def create_app(
     app.config.TOUCHUP = touchup
     app.config.FALLBACK_ERROR_FORMAT = "json"
 
+    # Sanic tries the static `runs` segment before the callback_ve route's <callback_id>.
+    app.add_route(status_urls.handle, status_urls.PATH, methods=status_urls.METHODS, name="status")
     for path in ("/api/v1/<company>/<callback_id>", "/api/v1/<company>/<callback_id>/<ve_prefix>"):
         app.add_route(
             callbacks.handle,
@@ -175,7 +178,8 @@ async def _record(request: EdgeRequest, response: HTTPResponse) -> None:
     if log.enabled:
         run_id = response.headers.get(RUN_ID_HEADER, "-")
         log.add(
-            f"{request.ip} {request.method} {path} {status} {elapsed * 1000:.1f}ms run={run_id}"
+            f"{request.ip} {request.method} {loggable_path(path)} {status} "
+            f"{elapsed * 1000:.1f}ms run={run_id}"
         )
 
 
