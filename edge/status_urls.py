@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import re
+import time
+from collections.abc import Callable
 
 from sanic import Request
 from sanic.response import HTTPResponse
@@ -48,9 +50,9 @@ _TOKEN = re.compile(r"[0-9a-z]{26}[a-z2-7]{52}")
 class StatusLimiter:
     """The two token buckets in front of GetRunAnswer."""
 
-    def __init__(self) -> None:
-        self._companies = RateLimiter(max_keys=MAX_COMPANY_BUCKETS)
-        self._edge = RateLimiter()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._companies = RateLimiter(clock, max_keys=MAX_COMPANY_BUCKETS)
+        self._edge = RateLimiter(clock)
 
     def take(self, company: str) -> float:
         """0.0 if a lookup for `company` may go now, else seconds until one would."""
