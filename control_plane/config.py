@@ -66,6 +66,10 @@ class Settings:
     engine_worker_memory_mb: int = 1024
     #: Ended runs are deleted after this many seconds. (BOOMERANG_RUN_RETENTION_S, 30 days)
     run_retention_s: float = 30 * 24 * 3600.0
+    #: Kept answers (Idempotency-Key repeats, async status URLs) are kept this many seconds
+    #: after their run started; then the key is free again and the status URL answers 404.
+    #: (BOOMERANG_ANSWER_RETENTION_S, default 1 day)
+    answer_retention_s: float = 24 * 3600.0
     #: Per-run budgets (control_plane/engine/budgets.py documents each):
     #: BOOMERANG_BUDGET_EXPRESSION_STEPS, _RUN_STEPS, _VALUE_BYTES, _BUCKET_BYTES,
     #: _VARIABLES_BYTES, _CALLBACK_BYTES (at most 8 MiB: below the run stream's message limit),
@@ -117,6 +121,7 @@ class Settings:
                 env.get("BOOMERANG_ENGINE_WORKER_MEMORY_MB", d.engine_worker_memory_mb)
             ),
             run_retention_s=float(env.get("BOOMERANG_RUN_RETENTION_S", d.run_retention_s)),
+            answer_retention_s=float(env.get("BOOMERANG_ANSWER_RETENTION_S", d.answer_retention_s)),
             budgets=_budgets(env),
             secret_key=env.get("BOOMERANG_SECRET_KEY", d.secret_key),
             secret_key_previous=env.get("BOOMERANG_SECRET_KEY_PREVIOUS", d.secret_key_previous),
@@ -133,7 +138,7 @@ class Settings:
             raise ValueError(
                 f"BOOMERANG_BUDGET_CALLBACK_BYTES must be at most {MAX_CALLBACK_BYTES}"
             )
-        for name in ("run_lease_s", "drain_grace_s", "run_retention_s"):
+        for name in ("run_lease_s", "drain_grace_s", "run_retention_s", "answer_retention_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"BOOMERANG_{name.upper()} must be > 0")
         if self.engine_worker_memory_mb < 256:

@@ -36,6 +36,7 @@ QUOTA_NAMES = (
     "definition_bytes",
     "definition_depth",
     "runs_in_flight",
+    "answer_bytes",
 )
 KEY_SCOPES = ("full", "edge", "runner")
 

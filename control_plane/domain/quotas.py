@@ -42,6 +42,7 @@ class Quotas:
     definition_bytes: int = 1 << 20
     definition_depth: int = 16
     runs_in_flight: int = 50
+    answer_bytes: int = 64 << 20
 
     def merged(self, values: Mapping[str, int]) -> Quotas:
         return dataclasses.replace(self, **values)
@@ -50,7 +51,13 @@ class Quotas:
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Quotas))
 #: Below these a quota would forbid what every flow needs: a draft beside a deployed version, the
 #: default definition (about 60 bytes, 3 levels deep). Every other quota is at least 1.
-MINIMUMS: dict[str, int] = {"versions_kept": 2, "definition_bytes": 1024, "definition_depth": 4}
+#: answer_bytes at least 64 KiB: room for a few dozen kept answers' reservations.
+MINIMUMS: dict[str, int] = {
+    "versions_kept": 2,
+    "definition_bytes": 1024,
+    "definition_depth": 4,
+    "answer_bytes": 64 << 10,
+}
 #: Above these a definition could be stored but not read back. Depth: responses wrap the Struct in
 #: more messages than requests, and protobuf's decoder stops at 100 levels; every request is held
 #: to 24 JSON levels whatever the quota (grpckit/convert.py MAX_STRUCT_DEPTH). Bytes: GetDraft

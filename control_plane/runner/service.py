@@ -1,9 +1,11 @@
 """RunnerService.RunFlow: a thin stream adapter over the run driver (control_plane/runs).
 
-The reader hands each `start` to the driver and each `cancel` to its run; every event a run
-produces goes into the stream's outbox, and one writer sends what the outbox holds in as few
-messages as fit under MAX_MESSAGE_BYTES. Under load that packs many runs' events into each
-HTTP/2 frame, which keeps the edge's per-request CPU low (docs/design.md §3, RunFlow).
+The reader hands each `start` to the driver and each `cancel` or `detach` to its run; every
+event a run produces goes into the stream's outbox, and one writer sends what the outbox holds
+in as few messages as fit under MAX_MESSAGE_BYTES. Under load that packs many runs' events into
+each HTTP/2 frame, which keeps the edge's per-request CPU low (docs/design.md §3, RunFlow).
+
+GetRunAnswer reads the answer kept for an async run (runs/answers.py, docs/answers.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from boomerang.v1 import runner_service_pb2_grpc as rs_grpc
 from control_plane.domain.tenancy import RUN_SCOPES
 from control_plane.engine import CallbackResponse
 from control_plane.grpckit.servicer import Runtime, Servicer
+from control_plane.runs import answers
 from control_plane.runs.active import ActiveRun
 from control_plane.runs.driver import RunDriver
 
@@ -59,21 +62,60 @@ class _Outbox:
 
 
 class _StreamRun:
-    """A run as one stream sees it: the driver's listener for that run."""
+    """A run as one stream sees it: the driver's listener for that run.
 
-    __slots__ = ("outbox", "ref", "run", "silent")
+    While a `detach` is being kept (`held` is a list), the run's answer events wait in it: if
+    the detach succeeds they are dropped for `detached` (the caller gets 202, and the answer is
+    kept for its status URL); if not, they go out as they would have."""
+
+    __slots__ = ("answered", "held", "outbox", "ref", "run", "silent")
 
     def __init__(self, ref: int, outbox: _Outbox) -> None:
         self.ref = ref
         self.outbox = outbox
         self.silent = False
+        self.answered = False  # a callback, outcome or replay went out: a detach comes too late
+        self.held: list[tuple[rs.RunFlowServerEvent, int]] | None = None
         self.run: ActiveRun | None = None
 
-    def accepted(self, run_id: str) -> None:
+    def _answer(self, event: rs.RunFlowServerEvent, size: int = _EVENT_OVERHEAD) -> None:
+        if self.silent:
+            return
+        if self.held is not None:
+            self.held.append((event, size))
+        else:
+            self.answered = True
+            self.outbox.put(event, size)
+
+    def accepted(self, run_id: str, status_token: str = "") -> None:
         if not self.silent:
-            self.outbox.put(
-                rs.RunFlowServerEvent(run_ref=self.ref, accepted=rs.RunAccepted(run_id=run_id))
-            )
+            accepted = rs.RunAccepted(run_id=run_id, status_token=status_token)
+            self.outbox.put(rs.RunFlowServerEvent(run_ref=self.ref, accepted=accepted))
+
+    def replay(self, run_id: str, answer: bytes | None) -> None:
+        replay = rs.RunReplay(run_id=run_id)
+        if answer is not None:
+            replay.answer.ParseFromString(answer)
+        size = len(answer or b"") + _EVENT_OVERHEAD
+        self._answer(rs.RunFlowServerEvent(run_ref=self.ref, replay=replay), size)
+
+    def hold(self) -> None:
+        self.held = []
+
+    def release(self) -> None:
+        """The detach failed: what the run said meanwhile goes out."""
+        held, self.held = self.held or [], None
+        for event, size in held:
+            self._answer(event, size)
+
+    def detached(self, status_token: str) -> None:
+        """The detach succeeded: `detached` replaces the held answer, and nothing follows."""
+        self.held = None
+        if not self.silent:
+            self.answered = True
+            detached = rs.RunDetached(status_token=status_token)
+            self.outbox.put(rs.RunFlowServerEvent(run_ref=self.ref, detached=detached))
+        self.silent = True
 
     def callback(self, response: CallbackResponse) -> None:
         if self.silent:
@@ -86,16 +128,15 @@ class _StreamRun:
                 body=response.body,
             ),
         )
-        self.outbox.put(event, len(response.body) + _EVENT_OVERHEAD)
+        self._answer(event, len(response.body) + _EVENT_OVERHEAD)
 
     def outcome(self, status: int, reason: int, error: str) -> None:
-        if not self.silent:
-            self.outbox.put(
-                rs.RunFlowServerEvent(
-                    run_ref=self.ref,
-                    outcome=rs.RunOutcome(status=status, reason=reason, error=error[:1000]),
-                )
+        self._answer(
+            rs.RunFlowServerEvent(
+                run_ref=self.ref,
+                outcome=rs.RunOutcome(status=status, reason=reason, error=error[:1000]),
             )
+        )
 
 
 class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):
@@ -103,6 +144,7 @@ class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):
         super().__init__(runtime)
         self.driver = driver
         self._outboxes: set[_Outbox] = set()
+        self._detaching: set[asyncio.Task] = set()
         driver.on_drain.append(self._announce_drain)
 
     def _announce_drain(self) -> None:
@@ -146,9 +188,43 @@ class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):
                     stream_run = runs[ref] = _StreamRun(ref, outbox)
                     run = stream_run.run = self.driver.submit(event.start, stream_run)
                     run.task.add_done_callback(lambda _, ref=ref: runs.pop(ref, None))
+                elif event.HasField("detach"):
+                    stream_run = runs.get(ref)
+                    if (
+                        stream_run is not None
+                        and stream_run.run is not None
+                        and not stream_run.answered
+                        and not stream_run.silent
+                        and stream_run.held is None
+                    ):
+                        stream_run.hold()
+                        task = asyncio.create_task(self._detach(stream_run, runs))
+                        self._detaching.add(task)
+                        task.add_done_callback(self._detaching.discard)
                 elif event.HasField("cancel"):
                     stream_run = runs.pop(ref, None)
                     if stream_run is not None and stream_run.run is not None:
                         # The caller has its answer: stop talking about this run; it goes on.
                         stream_run.silent = True
                         stream_run.run.caller_answered(event.cancel.caller_status)
+
+    async def _detach(self, stream_run: _StreamRun, runs: dict[int, _StreamRun]) -> None:
+        try:
+            status_token = await self.driver.detach(stream_run.run)
+        except Exception:
+            log.exception("cannot detach a run")
+            status_token = ""
+        if status_token:
+            stream_run.detached(status_token)
+            if runs.get(stream_run.ref) is stream_run:
+                del runs[stream_run.ref]  # like a cancel: this run_ref is done
+        else:
+            stream_run.release()
+
+    async def GetRunAnswer(self, request, context):
+        return await self.call(
+            context,
+            lambda p: answers.get_run_answer(p, request.company, request.status_token),
+            admin=True,
+            scopes=RUN_SCOPES,
+        )

@@ -21,15 +21,19 @@ class RunListener(Protocol):
     """Where a run's events go: the RunFlow stream that started it. Called on the event loop;
     must not block. Events for a run whose stream is gone are dropped by the listener."""
 
-    def accepted(self, run_id: str) -> None: ...
+    def accepted(self, run_id: str, status_token: str = "") -> None: ...
     def callback(self, response: CallbackResponse) -> None: ...
     def outcome(self, status: int, reason: int, error: str) -> None: ...
+    def replay(self, run_id: str, answer: bytes | None) -> None: ...
 
 
 class Nobody:
     """The listener of a resumed run: its caller was answered long ago, by another runner."""
 
-    def accepted(self, run_id: str) -> None:
+    def accepted(self, run_id: str, status_token: str = "") -> None:
+        pass
+
+    def replay(self, run_id: str, answer: bytes | None) -> None:
         pass
 
     def callback(self, response: CallbackResponse) -> None:
@@ -56,6 +60,12 @@ class ActiveRun:
         self.abandoned = False  # the stream broke before `accepted`: the edge may retry elsewhere
         self.caller_status = 0  # what the edge told the caller instead of a callback, if it did
         self.crashes = 0  # engine workers that died running this run's shapes
+        self.claiming = False  # its start is being claimed (driver._claim)
+        self.content_type = ""  # the callback's, kept with a kept answer
+        self.status_token = ""  # for `accepted`, when the run keeps an async answer
+        #: What the run answered, once it has: ("callback", CallbackResponse) or
+        #: ("outcome", (status, reason, error)); kept answers are built from it (driver.py).
+        self.answered_with: tuple[str, object] | None = None
         #: While the bucket is large, the progress lives in the engine workers as this
         #: checkpoint text (progress.bucket and .vars are then empty); None otherwise.
         self.remote: str | None = None

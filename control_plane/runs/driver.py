@@ -9,7 +9,10 @@ The rules (docs/runs.md; README, "Runs: what is kept"):
 - a shape first runs inline on the loop within a slice of INLINE_STEPS expression steps; one that
   needs more runs in an engine worker process (workers.py), tails at a lower priority;
 - budgets bound what any run may cost; a company may have only so many runs in flight here
-  (its runs_in_flight quota, cached: runs/limits.py).
+  (its runs_in_flight quota, cached: runs/limits.py);
+- a run whose answer is kept (an Idempotency-Key, an async or webhook answer, a detach) claims
+  its kept_answer row in its first commit, before the flow runs, and every later commit that
+  answers carries the answer (runs/answers.py, docs/answers.md). Other runs pay nothing for it.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from control_plane.engine import (
 from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
 from control_plane.engine.definition import DefinitionError
 from control_plane.grpckit.servicer import Runtime
-from control_plane.runs import checkpoint, queue
+from control_plane.runs import answers, checkpoint, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
@@ -111,8 +114,9 @@ class RunDriver:
             # Callers still waiting get 502 run_lost when the stream closes: record exactly that.
             if run.lane == LANE_CALLER and run.durable and run.record and not run.record.final:
                 run.record.shapes = [s.to_doc() for s in run.progress.shapes]
-                run.record.end(r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
-                self.journal.save(run.record)
+                ending = (r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
+                run.record.end(*ending)
+                self.journal.save(run.record, answer=answers.outcome_answer(*ending))
                 run.listener.outcome(r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "shut down")
         with contextlib.suppress(Exception):
             await self.journal.flush_all()
@@ -155,7 +159,9 @@ class RunDriver:
             or self.inflight[LANE_TAIL][company] >= self.settings.company_tails_in_flight
         ):
             return _refuse(run, r.RUN_REASON_COMPANY_BUSY, "too many runs in flight")
-        self._enter(company, LANE_CALLER)
+        # A webhook run has no caller waiting: it is a tail from its start.
+        run.lane = LANE_TAIL if start.answer_mode == rs.ANSWER_MODE_WEBHOOK else LANE_CALLER
+        self._enter(company, run.lane)
         self.runs.add(run)
         try:
             await self._run_new(run, version, start)
@@ -229,6 +235,11 @@ class RunDriver:
             body=start.body,
         )
         run.state = RunState(run.input, self._meter(record))
+        run.content_type = start.content_type
+        if _keeps_answer(start) and not await self._claim(run, start):
+            return  # a repeat of a key, or refused: no run
+        if run.lane == LANE_TAIL:  # webhook mode: nobody waits, and the run is checkpointed
+            return await self._guarded(run, self._tail)
         timer = asyncio.get_running_loop().call_later(
             (start.timeout_ms or 30_000) / 1000, caller_timed_out, run
         )
@@ -241,6 +252,113 @@ class RunDriver:
                 await self._guarded(run, self._tail)
         finally:
             timer.cancel()
+
+    async def _claim(self, run: ActiveRun, start: rs.RunStart) -> bool:
+        """Claims the start's key and its kept answer, and makes the run durable, in one
+        transaction (answers.claim). True: the run is new and accepted; False: it was answered
+        without a run (a repeat of the key, a mismatch, the quota)."""
+        record, mode = run.record, start.answer_mode
+        queued = mode in (rs.ANSWER_MODE_ASYNC, rs.ANSWER_MODE_WEBHOOK)
+        secret = answers.new_secret() if mode == rs.ANSWER_MODE_ASYNC else None
+        status_token = answers.token(record.id, secret) if secret else ""
+        if queued:
+            record.caller_answered(202)  # the edge answers 202 once it has `accepted`
+        if mode == rs.ANSWER_MODE_WEBHOOK:
+            # The request itself is kept, so another runner can start the run over.
+            task = Task(LANE_TAIL, checkpoint.dump(run.input, run.progress, with_body=True))
+        else:
+            task = Task(LANE_CALLER, "")
+        # A webhook run without a key has nothing to keep: it is only made durable.
+        record.keeps_answer = keep = bool(start.idempotency_key) or secret is not None
+        write_run = self.journal.writer(record, task)
+        run.claiming = True  # a detach meanwhile waits: the run is not durable, nor may be
+        try:
+            claim = await self.rt.db(
+                lambda: answers.claim(
+                    write_run,
+                    company_id=record.company_id,
+                    callback_id=start.callback_id,
+                    run_id=record.id,
+                    key=start.idempotency_key,
+                    fingerprint=start.request_fingerprint,
+                    secret=secret,
+                    key_answer=answers.queued(status_token) if queued else None,
+                    keep=keep,
+                    retention_s=self.settings.answer_retention_s,
+                )
+            )
+        finally:
+            run.claiming = False
+        if claim.kind == "replay":
+            run.listener.accepted("")
+            run.listener.replay(claim.run_id, claim.answer)
+            return False
+        if claim.kind == "mismatch":
+            _refuse(
+                run,
+                r.RUN_REASON_IDEMPOTENCY_MISMATCH,
+                "the Idempotency-Key was already used with a different request",
+            )
+            return False
+        if claim.kind == "quota":
+            _refuse(run, r.RUN_REASON_ANSWERS_QUOTA, "the company's answer_bytes quota is used up")
+            return False
+        record.has_task = run.durable = True
+        run.status_token = status_token
+        self._send_accepted(run)
+        return True
+
+    async def detach(self, run: ActiveRun) -> str:
+        """RunDetach: keeps the answer of a run whose caller stops waiting for it; returns the
+        status token, or "" when it cannot (the answer_bytes quota, the database; the caller
+        keeps waiting). The stream holds back the run's callback and outcome meanwhile
+        (runner/service.py) and sends `detached` instead if this succeeds."""
+        async with asyncio.timeout(5):  # the record exists once the version is loaded
+            while run.record is None or run.claiming:
+                if run.task is None or run.task.done():
+                    return ""
+                await asyncio.sleep(0.01)
+        if run.task is not None and run.task.done() and not run.durable:
+            return ""  # answered without a run (a repeat of a key, refused)
+        record = run.record
+        record.keeps_answer = True  # from now on, the run's answering commit carries its answer
+        try:
+            if not run.durable:
+                task = None if record.final else Task(LANE_CALLER, "")
+                await self.journal.commit(record, task)
+                run.durable = True
+                self._send_accepted(run)  # `accepted` always comes first
+            answer = self._stored_answer(run)
+            status_token = await self.rt.db(
+                lambda: answers.detach(
+                    run_id=record.id,
+                    company_id=record.company_id,
+                    callback_id=record.callback_id,
+                    answer=answer,
+                    retention_s=self.settings.answer_retention_s,
+                )
+            )
+        except Exception:
+            log.exception("cannot keep the answer of run %s", record.id)
+            return ""
+        if status_token is None:
+            return ""
+        # An answer given while the row was being written may have found no row to fill: fill
+        # it now (filling never overwrites).
+        late = self._stored_answer(run)
+        run.caller_answered(202)
+        if late is not None and answer is None:
+            self.journal.save(record, urgent=False, answer=late)
+        return status_token
+
+    def _stored_answer(self, run: ActiveRun) -> bytes | None:
+        """The run's answer as kept (a serialized StoredAnswer), once it has one."""
+        if run.answered_with is None:
+            return None
+        kind, what = run.answered_with
+        if kind == "callback":
+            return answers.callback_answer(what.status, what.headers, what.body, run.content_type)
+        return answers.outcome_answer(*what)
 
     async def _before_callback(self, run: ActiveRun) -> None:
         definition, progress = run.version.definition, run.progress
@@ -274,7 +392,9 @@ class RunDriver:
         record.shapes = [s.to_doc() for s in progress.shapes]
         if done:
             record.end(r.RUN_STATUS_SUCCEEDED)
-        await self.journal.commit(record, task)
+        run.answered_with = ("callback", response)
+        answer = self._stored_answer(run) if record.keeps_answer else None
+        await self.journal.commit(record, task, answer=answer)
         run.durable = True
         self._send_accepted(run)
         run.listener.callback(response)
@@ -407,7 +527,11 @@ class RunDriver:
         record.end(status, reason, error)
         if run.abandoned and not run.durable:
             return  # nobody has its id: the edge may be running the request elsewhere
-        await self.journal.commit(record, urgent=run.lane == LANE_CALLER)
+        answer = None
+        if not run.callback_sent:  # this ending is the run's answer
+            run.answered_with = ("outcome", (status, reason, error))
+            answer = self._stored_answer(run) if record.keeps_answer else None
+        await self.journal.commit(record, urgent=run.lane == LANE_CALLER, answer=answer)
         run.durable = True
         self._send_accepted(run)
         run.listener.outcome(status, reason, error)
@@ -421,7 +545,7 @@ class RunDriver:
     def _send_accepted(self, run: ActiveRun) -> None:
         if not run.accepted_sent:
             run.accepted_sent = True
-            run.listener.accepted(run.record.id)
+            run.listener.accepted(run.record.id, run.status_token)
 
     def _meter(self, record: RunRecord) -> Meter:
         left = self._deadline(record) - time.time()
@@ -471,12 +595,14 @@ class RunDriver:
         try:
             if claimed.lane == LANE_CALLER:
                 # Its caller was answered 502 run_lost when the runner's stream broke.
-                record.end(
+                ending = (
                     r.RUN_STATUS_FAILED,
                     r.RUN_REASON_RUN_LOST,
                     "the runner working on it stopped before the caller was answered",
                 )
-                return await self.journal.commit(record, urgent=False)
+                record.end(*ending)
+                answer = answers.outcome_answer(*ending)
+                return await self.journal.commit(record, urgent=False, answer=answer)
             if record.attempts > self.settings.run_max_attempts:
                 record.end(
                     r.RUN_STATUS_FAILED,
@@ -513,6 +639,14 @@ def _malformed(start: rs.RunStart) -> str:
         if value and not is_id(value):
             return f"{name} is not an id"
     return ""
+
+
+def _keeps_answer(start: rs.RunStart) -> bool:
+    """Whether a start is claimed before it runs: it has a key, or its caller gets 202."""
+    return bool(start.idempotency_key) or start.answer_mode in (
+        rs.ANSWER_MODE_ASYNC,
+        rs.ANSWER_MODE_WEBHOOK,
+    )
 
 
 def _refuse(run: ActiveRun, reason: int, text: str) -> None:

@@ -7,7 +7,9 @@ transaction: under load one commit covers many runs (group commit); with nothing
 change is flushed at once, so a lone run pays one commit and no batching delay.
 
 A run's record and its task row are written in the same transaction, which keeps the invariant
-that a run has a task row exactly while it is not final (a final record deletes it).
+that a run has a task row exactly while it is not final (a final record deletes it). So is the
+answer a run gives, for a run that keeps one (runs/answers.py): a kept answer is never lost
+between the run's change and its answer.
 
 Writes a caller waits for (`urgent`: the record before `accepted`, the checkpoint before the
 callback, a run that ends before its callback) go first: a flush takes every urgent change, and
@@ -22,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import peewee
 
+from control_plane.runs import answers
 from control_plane.runs.lifecycle import RunRecord
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
@@ -50,12 +54,13 @@ class Task:
 
 
 class _Entry:
-    __slots__ = ("done", "record", "row", "task", "urgent")
+    __slots__ = ("answer", "done", "record", "row", "task", "urgent")
 
     def __init__(self, record: RunRecord) -> None:
         self.row: tuple = ()
         self.record = record
         self.task: Task | None = None
+        self.answer: bytes | None = None
         self.urgent = False
         self.done: list[asyncio.Future[None]] = []
 
@@ -78,7 +83,12 @@ class Journal:
         self.commits = 0  # flushes done, for the bench's group-commit figure
 
     def save(
-        self, record: RunRecord, task: Task | None = None, *, urgent: bool = True
+        self,
+        record: RunRecord,
+        task: Task | None = None,
+        *,
+        urgent: bool = True,
+        answer: bytes | None = None,
     ) -> asyncio.Future[None]:
         """Queues the run's current state; the future resolves once it is committed.
 
@@ -86,7 +96,10 @@ class Journal:
         whose task row is deleted); `urgent` when a caller waits for this commit. The row is
         taken now, on the loop, so the database thread never reads a record the loop is
         changing. A run has one queued entry: a later save replaces its state and keeps the
-        earlier one's futures and urgency, so writes of one run are never reordered."""
+        earlier one's futures and urgency, so writes of one run are never reordered.
+
+        `answer`: the run's answer (a serialized StoredAnswer) to keep in the same transaction,
+        for a run whose answer is kept (record.keeps_answer); see answers.fill."""
         entry = self._pending.get(record.id)
         if entry is None:
             entry = self._pending[record.id] = _Entry(record)
@@ -94,15 +107,44 @@ class Journal:
         entry.urgent = entry.urgent or urgent
         if task is not None or record.final:
             entry.task = None if record.final else task
+        if answer is not None and record.keeps_answer:
+            entry.answer = answer
         done = asyncio.get_running_loop().create_future()
         entry.done.append(done)
         self._wake.set()
         return done
 
     async def commit(
-        self, record: RunRecord, task: Task | None = None, *, urgent: bool = True
+        self,
+        record: RunRecord,
+        task: Task | None = None,
+        *,
+        urgent: bool = True,
+        answer: bytes | None = None,
     ) -> None:
-        await self.save(record, task, urgent=urgent)
+        await self.save(record, task, urgent=urgent, answer=answer)
+
+    def writer(self, record: RunRecord, task: Task) -> Callable[[], None]:
+        """Writes a new run's first rows (record and task) in a transaction the caller holds,
+        beside other writes (answers.claim): for a run with no change queued here yet."""
+        run_row = record.row()
+
+        def write() -> None:
+            now = utcnow()
+            lease_until = now + dt.timedelta(seconds=self.lease_s)
+            task_row = (
+                record.id,
+                record.company_id,
+                task.lane,
+                task.state,
+                self.owner,
+                lease_until,
+                1,
+                now,
+            )
+            write_rows(Run._meta.database, [run_row], [task_row], [])
+
+        return write
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="run-journal")
@@ -132,8 +174,9 @@ class Journal:
             ]
             # Only runs that ever had a task row: most runs end in the commit that answers them.
             finals = [e.row[0] for e in entries if e.record.final and e.record.has_task]
+            kept = [(e.row[0], e.answer) for e in entries if e.answer is not None]
             try:
-                await self.rt.db(lambda: _write(runs, tasks, finals))
+                await self.rt.db(lambda: _write(runs, tasks, finals, kept))
                 self.commits += 1
             except Exception as exc:
                 for entry in entries:
@@ -224,7 +267,15 @@ def _params(columns, rows: list[tuple]) -> list[tuple]:
     return [tuple(c.db_value(v) for c, v in zip(columns, row, strict=True)) for row in rows]
 
 
-def _write_all(db: peewee.Database, runs: list[tuple], tasks: list[tuple], finals: list[str]):
+def write_rows(
+    db: peewee.Database,
+    runs: list[tuple],
+    tasks: list[tuple],
+    finals: list[str],
+    kept: list[tuple[str, bytes]] = (),
+) -> None:
+    """Writes run rows (RUN_COLUMNS), task rows (TASK_COLUMNS), deletes the task rows of
+    `finals` and keeps answers, in the caller's transaction."""
     cursor = db.cursor()
     cursor.executemany(
         _upsert_sql(db, Run, RUN_COLUMNS, RUN_COLUMNS[1:]), _params(RUN_COLUMNS, runs)
@@ -243,20 +294,27 @@ def _write_all(db: peewee.Database, runs: list[tuple], tasks: list[tuple], final
         )
     if finals:
         RunTask.delete().where(RunTask.run.in_(finals)).execute()
+    if kept:
+        answers.fill(list(kept))
 
 
-def _write(runs: list[tuple], tasks: list[tuple], finals: list[str]) -> None:
+def _write(
+    runs: list[tuple], tasks: list[tuple], finals: list[str], kept: list[tuple[str, bytes]]
+) -> None:
     db = Run._meta.database
     try:
         with write_transaction():
-            _write_all(db, runs, tasks, finals)
+            write_rows(db, runs, tasks, finals, kept)
     except peewee.IntegrityError:
         # One bad row (its company was deleted mid-run) must not lose the others.
         by_run = {t[0]: t for t in tasks}
+        answer_of = dict(kept)
         for row in runs:
             try:
                 with write_transaction():
                     task = [by_run[row[0]]] if row[0] in by_run else []
-                    _write_all(db, [row], task, [row[0]] if row[0] in finals else [])
+                    final = [row[0]] if row[0] in finals else []
+                    answer = [(row[0], answer_of[row[0]])] if row[0] in answer_of else []
+                    write_rows(db, [row], task, final, answer)
             except peewee.IntegrityError:
                 log.warning("dropping the record of run %s: its company is gone", row[0])

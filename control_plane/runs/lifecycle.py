@@ -68,6 +68,9 @@ class RunRecord:
     attempts: int = 1
     #: Whether a run_task row was written for it (so ending it has one to delete).
     has_task: bool = False
+    #: Whether it has a kept_answer row (runs/answers.py): only then do its answers cost a
+    #: write.
+    keeps_answer: bool = False
 
     @property
     def final(self) -> bool:

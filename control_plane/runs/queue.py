@@ -14,6 +14,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from control_plane.runs import answers
 from control_plane.runs.lifecycle import STATUSES, RunRecord
 from control_plane.store.clock import utcnow
 from control_plane.store.db import is_sqlite, write_transaction
@@ -53,11 +54,13 @@ def claim(owner: str, lease_s: float, limit: int) -> list[Claimed]:
             RunTask.select(RunTask.run, RunTask.attempts).where(RunTask.run.in_(ids)).tuples()
         )
         records = {row.id: row for row in Run.select().where(Run.id.in_(ids))}
+        kept = answers.kept(ids)
     claimed = []
     for run_id, lane, state in rows:
         row = records[run_id]
         record = _record(row)
         record.attempts = attempts[run_id]
+        record.keeps_answer = run_id in kept
         claimed.append(Claimed(record, lane, state))
     return claimed
 

@@ -206,6 +206,37 @@ class QuotaSetting(BaseModel):
         primary_key = peewee.CompositeKey("scope", "name")
 
 
+class KeptAnswer(BaseModel):
+    """The answer kept for a run (Idempotency-Key repeats, async status URLs, webhook mode;
+    control_plane/runs/answers.py). Expired rows are ignored by every lookup and pruned.
+
+    Not a foreign key to the run: the row is written in the run's own first transaction and
+    outlives nothing it needs (answers expire long before runs are pruned)."""
+
+    run_id = peewee.CharField(max_length=26, primary_key=True)
+    company = peewee.ForeignKeyField(Company, on_delete="CASCADE")
+    callback_id = peewee.CharField(max_length=26)
+    idempotency_key = peewee.CharField(max_length=255, null=True)
+    request_fingerprint = peewee.BlobField()
+    status_secret = peewee.CharField(max_length=64, null=True)  # set once a status URL exists
+    key_answer = peewee.BlobField(null=True)  # StoredAnswer a repeat of the key gets
+    run_answer = peewee.BlobField(null=True)  # StoredAnswer the status URL gets
+    bytes = peewee.IntegerField()  # what this row counts against the answer_bytes quota
+    created_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField()
+
+    class Meta:
+        # NULL keys never collide, on SQLite or PostgreSQL.
+        indexes = ((("callback_id", "idempotency_key"), True), (("expires_at",), False))
+
+
+class AnswerUsage(BaseModel):
+    """Bytes of kept answers per company: the answer_bytes quota's counter."""
+
+    company = peewee.ForeignKeyField(Company, primary_key=True, on_delete="CASCADE")
+    bytes = peewee.BigIntegerField()
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     Company,
     Environment,
@@ -220,4 +251,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     Run,
     RunTask,
     QuotaSetting,
+    KeptAnswer,
+    AnswerUsage,
 ]

@@ -22,7 +22,7 @@ def batches(monkeypatch) -> list[list[str]]:
     written: list[list[str]] = []
     monkeypatch.setattr(
         "control_plane.runs.journal._write",
-        lambda runs, tasks, finals: written.append([row[0] for row in runs]),
+        lambda runs, tasks, finals, kept: written.append([row[0] for row in runs]),
     )
     return written
 

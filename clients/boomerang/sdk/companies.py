@@ -48,6 +48,7 @@ class CompanyMethods(Transport):
         definition_bytes: int | None = None,
         definition_depth: int | None = None,
         runs_in_flight: int | None = None,
+        answer_bytes: int | None = None,
     ) -> r.Quotas:
         """Sets the quotas given (0: back to the default) for a company, or without `company`
         for the installation; returns those now in force. Needs an installation-wide key.
@@ -62,6 +63,7 @@ class CompanyMethods(Transport):
             "definition_bytes": definition_bytes,
             "definition_depth": definition_depth,
             "runs_in_flight": runs_in_flight,
+            "answer_bytes": answer_bytes,
         }
         given = {name: value for name, value in values.items() if value is not None}
         request = cs.SetQuotasRequest(
