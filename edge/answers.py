@@ -61,6 +61,8 @@ def callback_response(
         name = h.name.lower()
         if name in _RESERVED_HEADERS or not _TOKEN.match(name) or _BAD_VALUE.search(h.value):
             continue  # framing is ours; CR/LF would let a flow inject headers
+        if name.startswith("access-control-"):
+            continue  # CORS is the callback's setting, not the flow's
         headers.append((name, h.value))
     if run_id:
         headers.append((errors.RUN_ID_HEADER, run_id))
