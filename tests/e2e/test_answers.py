@@ -174,8 +174,10 @@ def test_a_repeat_while_the_first_runs_is_409_then_its_answer(running: Running, 
     first = threading.Thread(
         target=lambda: results.append(raw(running.stack.edge_url, cb, b'{"sku": 1}', "k-409"))
     )
+    before = len(runs_of(running, cb))
     first.start()
-    time.sleep(0.5)  # the first run has started (and waits 1.5 s before its callback)
+    # Its run exists (it claimed the key with it) and waits 1.5 s before its callback.
+    eventually(lambda: len(runs_of(running, cb)) > before)
     busy = post(running, cb, b'{"sku": 1}', **{"idempotency-key": "k-409"})
     first.join(15)
 
