@@ -63,7 +63,10 @@ def _rotate(settings: Settings) -> int:
         return code
     with open_database(settings.database_url).connection_context():
         count = reseal_signatures()
-    print(f"re-sealed {count} callback signature(s) with the current key", flush=True)
+    print(
+        f"re-sealed {count} callback signature(s) and HMAC secret(s) with the current key",
+        flush=True,
+    )
     return 0
 
 

@@ -18,13 +18,14 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, json, raw
 
-from edge import callbacks, channels, lkg, status_urls
+from edge import callbacks, channels, cors, lkg, status_urls
 from edge.access_log import AccessLog
 from edge.cache import CallbackCache
 from edge.config import EdgeSettings
 from edge.errors import RUN_ID_HEADER, JsonErrorHandler, loggable_path
 from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
 from edge.rate_limits import RateLimiter
+from edge.request_hmac import ReplayMemory
 from edge.runflow_client import RunFlowClient
 from edge.runner_pool import RunnerPool
 from edge.sync_client import SyncClient
@@ -68,6 +69,8 @@ class EdgeContext:
     access_log: AccessLog
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     status_limiter: status_urls.StatusLimiter = field(default_factory=status_urls.StatusLimiter)
+    #: Standard Webhooks ids seen by this edge (edge/request_hmac.py).
+    replays: ReplayMemory = field(default_factory=ReplayMemory)
     sync: SyncClient | None = None
     runners: RunnerPool | None = None
     control_plane_channel: grpc.aio.Channel | None = None
@@ -134,6 +137,9 @@ def create_app(
     app.add_route(readyz, "/readyz", methods=("GET", "HEAD"))
     app.add_route(metrics, "/metrics", methods=("GET",))
     app.on_response(_record)
+    # Callback answers of every kind, errors included: CORS headers, and webhook ids not spent.
+    app.on_response(cors.on_response)
+    app.on_response(callbacks.release_unused_webhook_id)
     app.before_server_start(_open)
     app.after_server_stop(_close)
     return app

@@ -1,12 +1,23 @@
 """The callback route: authenticate and route from the cache, start the run, answer the caller.
 
-Order of checks (docs/design.md §1): body size (413, as Sanic's own limit while reading applies
-before any route) → signature present (401) → cache usable (503 not_ready) → no change to this
-callback in transit (503 not_ready, docs/sync.md) → callback and signature (403,
-indistinguishable) → VE prefix (404, only after authentication, so prefixes cannot be probed) →
-deployment (503) → rate limit (429) → Idempotency-Key well formed (400) → run. HEAD stops
-before the rate limit: it answers 204 when a GET would start a run, so monitors can check a URL
-without running the flow.
+Order of checks (docs/design.md §1, docs/callback-security.md):
+1. body size (413, as Sanic's own limit while reading applies before any route);
+2. signature present (401 missing_signature);
+3. cache usable (503 not_ready);
+4. no change to this callback in transit (503 not_ready, docs/sync.md);
+5. callback and signature: the current one, or the previous one while its grace lasts by this
+   edge's clock (403 forbidden, indistinguishable and constant time, edge/signatures.py);
+   from here on, an allowed Origin gets CORS headers on whatever the answer is (edge/cors.py);
+6. HMAC, when the callback requires one (401 hmac_missing, 403 hmac_invalid, 409 hmac_replayed,
+   429 when the replay memory is full; edge/request_hmac.py);
+7. VE prefix (404, only after authentication, so prefixes cannot be probed);
+8. deployment (503);
+9. rate limit (429 rate_limited);
+10. Idempotency-Key well formed (400 invalid_idempotency_key; edge/idempotency.py);
+11. run.
+HEAD stops before the rate limit: it answers 204 when a GET would start a run, so monitors can
+check a URL without running the flow. OPTIONS answers 204 with Allow, or, for a CORS preflight,
+is answered by edge/cors.py after steps 3-5 (the signature only if the query carries one).
 
 How the caller is answered (docs/answers.md): by default it waits for the callback (or the
 error that ends the run). An Idempotency-Key, `Prefer: respond-async`, a webhook-mode callback
@@ -25,7 +36,7 @@ from sanic.response import HTTPResponse, empty
 
 from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
-from edge import answers, errors, idempotency, signatures
+from edge import answers, cors, errors, idempotency, request_hmac, signatures
 from edge.cache import CallbackRecord
 from edge.outcomes import outcome_error
 from edge.runflow_client import RunLost, RunnerUnavailable
@@ -54,9 +65,11 @@ async def handle(
     request: Request, company: str, callback_id: str, ve_prefix: str | None = None
 ) -> HTTPResponse:
     method = request.method
-    if method == "OPTIONS":
+    if method == "OPTIONS" and not cors.is_preflight(request):
         return empty(204, headers={"allow": ALLOW})
     ctx = request.app.ctx
+    if method == "OPTIONS":
+        return _preflight(request, company, callback_id)
     if len(request.body) > ctx.settings.max_body_bytes:
         raise errors.BodyTooLarge
 
@@ -69,9 +82,13 @@ async def handle(
     record = state.callback(company, callback_id)
     if ctx.cache.held.holds(callback_id, record):
         raise errors.ChangePending
-    if not signatures.matches(signature, record.signature_digests if record else None):
+    if not signatures.matches(signature, signatures.accepted_digests(record)):
         raise errors.Forbidden
     assert record is not None
+    cors.allow(request, record)
+    claimed = request_hmac.verify(request, record, ctx.replays)
+    if claimed is not None:
+        request.ctx.webhook_claim = (record.id, claimed)
 
     if ve_prefix is None:
         environment_id = ""
@@ -193,6 +210,30 @@ def _kept_answer(
     return answers.stored_response(
         result.answer, company, result.run_id, preference_applied=_prefers_async(request)
     )
+
+
+def _preflight(request: Request, company: str, callback_id: str) -> HTTPResponse:
+    """A CORS preflight: the callback must be known (and the query's signature right, if any);
+    the same 403 otherwise, so preflights cannot probe callbacks."""
+    ctx = request.app.ctx
+    state = ctx.cache.usable(ctx.settings.staleness_limit_s)
+    if state is None:
+        raise errors.NotReady
+    record = state.callback(company, callback_id)
+    if ctx.cache.held.holds(callback_id, record):
+        raise errors.ChangePending
+    signature = request.args.get(signatures.QUERY_PARAM)
+    if signature and not signatures.matches(signature, signatures.accepted_digests(record)):
+        record = None
+    return cors.preflight(request, record)
+
+
+async def release_unused_webhook_id(request: Request, response: HTTPResponse) -> None:
+    """A Standard Webhooks id is only spent by a request that started a run (its answer names
+    the run): a sender's retry after a 404, 429 or 503 before any run is no replay."""
+    claim = getattr(request.ctx, "webhook_claim", None)
+    if claim is not None and errors.RUN_ID_HEADER not in response.headers:
+        request.app.ctx.replays.release(*claim)
 
 
 def _add_request_metadata(start: runner_pb2.RunStart, request: Request) -> None:

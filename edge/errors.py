@@ -303,3 +303,34 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+# HMAC-verified requests and CORS (docs/callback-security.md).
+class HmacMissing(CallbackError):
+    status_code = 401
+    reason = "hmac_missing"
+    text = (
+        "This callback requires an HMAC of the request: the X-HMAC-HASH header, or the "
+        "webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks)."
+    )
+
+
+class HmacInvalid(CallbackError):
+    status_code = 403
+    reason = "hmac_invalid"
+    text = "The request's HMAC does not match its body, or its timestamp is invalid or too old."
+
+
+class HmacReplayed(CallbackError):
+    status_code = 409
+    reason = "hmac_replayed"
+    text = "This webhook-id was already received by this edge; send a new message instead."
+
+
+class OriginNotAllowed(CallbackError):
+    # Also the answer to a preflight for an unknown callback, so preflights cannot probe.
+    status_code = 403
+    reason = "origin_not_allowed"
+    text = (
+        "Cross-origin requests from this origin (or with these methods or headers) are not allowed."
+    )

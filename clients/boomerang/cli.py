@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,60 @@ def _callback_settings(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _security_settings(p: argparse.ArgumentParser) -> None:
+    """Settings only `update` takes (docs/callback-security.md)."""
+    p.add_argument(
+        "--hmac-scheme",
+        choices=["none", "patchworks", "standard-webhooks"],
+        help="require an HMAC of each request ('none' turns it off and forgets the secret)",
+    )
+    p.add_argument(
+        "--hmac-secret-file",
+        metavar="FILE",
+        help="file holding the HMAC secret ('-' for stdin); never on the command line, where "
+        "other users of the machine could read it",
+    )
+    p.add_argument(
+        "--allowed-origins",
+        type=lambda text: [o.strip() for o in text.split(",") if o.strip()],
+        metavar="ORIGINS",
+        help="comma-separated CORS origins, e.g. https://app.example.com, or '*'; '' clears",
+    )
+    p.add_argument("--mode", choices=["sync", "webhook"], help="how the edge answers callers")
+    p.add_argument(
+        "--async-after-ms",
+        type=int,
+        metavar="MS",
+        help="answer 202 with a status URL after this long (0: never; below --timeout-ms)",
+    )
+
+
+def _hmac_secret(a: argparse.Namespace) -> str:
+    if not a.hmac_secret_file:
+        return ""
+    if a.hmac_scheme is None:
+        raise UsageError("--hmac-secret-file needs --hmac-scheme")
+    if a.hmac_secret_file == "-":
+        return sys.stdin.read().rstrip("\r\n")
+    try:
+        with open(a.hmac_secret_file, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except (OSError, UnicodeError) as err:
+        # The OS error names the file, never its content.
+        raise UsageError(f"cannot read the HMAC secret file: {err}") from err
+
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration(text: str) -> timedelta:
+    """ "90s", "30m", "24h", "7d", "500ms" or a bare number of seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", text)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 30m, 24h, 7d)")
+    return timedelta(milliseconds=round(float(m.group(1)) * _UNITS_MS[m.group(2) or "s"]))
+
+
 def _callbacks(cmd: Commands) -> None:
     v = cmd.resource("callbacks", "callbacks: the secret URLs that run a flow")
     p = cmd.verb(
@@ -276,12 +331,17 @@ def _callbacks(cmd: Commands) -> None:
         "regenerate",
         "replace the signature",
         lambda c, a: (
-            c.regenerate_signature_and_wait(a.id, a.wait_for_edges_ms)
+            c.regenerate_signature_and_wait(a.id, a.wait_for_edges_ms, a.grace_period)
             if a.wait_for_edges_ms
-            else c.regenerate_signature(a.id)
+            else c.regenerate_signature(a.id, a.grace_period)
         ),
     )
     p.add_argument("id")
+    p.add_argument(
+        "--grace-period",
+        type=duration,
+        help="keep the old signature working this long, e.g. 90s, 30m, 24h, 7d (at most 30d)",
+    )
     p.add_argument(
         "--wait-for-edges-ms",
         type=int,
@@ -298,10 +358,16 @@ def _callbacks(cmd: Commands) -> None:
             content_type=a.content_type,
             timeout_ms=a.timeout_ms,
             rate_limit_per_minute=a.rate_limit_per_minute,
+            hmac_scheme=a.hmac_scheme,
+            hmac_secret=_hmac_secret(a),
+            allowed_origins=a.allowed_origins,
+            mode=a.mode,
+            async_after_ms=a.async_after_ms,
         ),
     )
     p.add_argument("id")
     _callback_settings(p)
+    _security_settings(p)
     p = cmd.verb(
         v,
         "url",

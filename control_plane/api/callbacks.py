@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import callback_service_pb2_grpc as cbs_grpc
+from boomerang.v1 import resources_pb2 as res
 from control_plane.domain import callbacks
 from control_plane.domain.errors import invalid
 from control_plane.grpckit import convert
@@ -24,6 +26,12 @@ CONTENT_TYPE_KINDS = {
     cbs.CONTENT_TYPE_CUSTOM: "custom",
 }
 
+HMAC_SCHEMES = (
+    res.HMAC_SCHEME_UNSPECIFIED,
+    res.HMAC_SCHEME_PATCHWORKS,
+    res.HMAC_SCHEME_STANDARD_WEBHOOKS,
+)
+
 
 def _settings(request) -> callbacks.Settings:
     kind = CONTENT_TYPE_KINDS.get(request.content_type)
@@ -36,6 +44,28 @@ def _settings(request) -> callbacks.Settings:
         timeout_ms=request.timeout_ms,
         rate_limit_per_minute=request.rate_limit_per_minute,
     )
+
+
+def _update_settings(request: cbs.UpdateCallbackRequest) -> callbacks.Settings:
+    """UpdateCallback also carries the settings only it can set (CreateCallback has none)."""
+    if request.hmac_scheme not in HMAC_SCHEMES:
+        raise invalid([("hmac_scheme", "unknown HMAC scheme")])
+    return dataclasses.replace(
+        _settings(request),
+        hmac_scheme=request.hmac_scheme,
+        hmac_secret=request.hmac_secret,
+        allowed_origins=tuple(request.allowed_origins),
+        mode=request.mode,  # an unknown value is refused by the domain, with the others
+        async_after_ms=request.async_after_ms,
+    )
+
+
+def _grace_ms(request: cbs.RegenerateSignatureRequest) -> int:
+    """grace_period in whole milliseconds (the domain checks the range)."""
+    d = request.grace_period
+    if d.nanos % 1_000_000 or (d.seconds < 0 < d.nanos) or (d.nanos < 0 < d.seconds):
+        raise invalid([("grace_period", "must be a whole number of milliseconds, 0 to 30 days")])
+    return d.seconds * 1000 + d.nanos // 1_000_000
 
 
 class CallbackServicer(Servicer, cbs_grpc.CallbackServiceServicer):
@@ -85,7 +115,9 @@ class CallbackServicer(Servicer, cbs_grpc.CallbackServiceServicer):
                     [("wait_for_edges_ms", f"must be between 0 and {MAX_WAIT_FOR_EDGES_MS}")]
                 )
             response = cbs.RegenerateSignatureResponse(
-                callback=self._full(callbacks.regenerate_signature(p, request.id))
+                callback=self._full(
+                    callbacks.regenerate_signature(p, request.id, _grace_ms(request))
+                )
             )
             # Read after the commit: at least the change's revision (a later one only makes the
             # wait a little longer, never wrong).
@@ -113,7 +145,7 @@ class CallbackServicer(Servicer, cbs_grpc.CallbackServiceServicer):
     async def UpdateCallback(self, request, context):
         def fn(p):
             cb = callbacks.update_callback(
-                p, request.id, _settings(request), list(request.update_mask)
+                p, request.id, _update_settings(request), list(request.update_mask)
             )
             return cbs.UpdateCallbackResponse(callback=self._full(cb))
 

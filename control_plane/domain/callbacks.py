@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from control_plane import secrets
+from control_plane.domain import callback_settings as cs
 from control_plane.domain import errors, quotas, tenancy
 from control_plane.domain.errors import Violations, echo
 from control_plane.domain.ids import new_id, new_signature
@@ -14,7 +16,7 @@ from control_plane.domain.validation import check_name, page, paginate
 from control_plane.store.changes import record_change
 from control_plane.store.clock import utcnow
 from control_plane.store.db import write_transaction
-from control_plane.store.models import Callback, Company, Flow, signature_aad
+from control_plane.store.models import Callback, Company, Flow, hmac_secret_aad, signature_aad
 
 # Content types by their API names; "custom" takes a MIME type of the caller's.
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml", "text": "text/plain"}
@@ -25,7 +27,16 @@ MIME_RE = re.compile(rf"{_TOKEN}/{_TOKEN}([ \t]*;[ \t]*{_TOKEN}=[A-Za-z0-9!#$&^_
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 300_000
 MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
-SETTABLE = ("name", "content_type", "timeout_ms", "rate_limit_per_minute")
+SETTABLE = (
+    "name",
+    "content_type",
+    "timeout_ms",
+    "rate_limit_per_minute",
+    "hmac",
+    "allowed_origins",
+    "mode",
+    "async_after_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,13 @@ class Settings:
     custom_content_type: str = ""
     timeout_ms: int = 0
     rate_limit_per_minute: int = 0
+    # Only settable with UpdateCallback (docs/callback-security.md). hmac_scheme and mode are
+    # HmacScheme and CallbackMode values; the secret is write-only.
+    hmac_scheme: int = 0
+    hmac_secret: str = field(default="", repr=False)
+    allowed_origins: tuple[str, ...] = ()
+    mode: int = 0
+    async_after_ms: int = 0
 
 
 def _content_type(v: Violations, kind: str, custom: str) -> str:
@@ -128,11 +146,31 @@ def delete_callback(p: Principal, callback_id: str) -> None:
         record_change("callback", cb.id)
 
 
-def regenerate_signature(p: Principal, callback_id: str) -> Callback:
+def previous_signature(cb: Callback, now: dt.datetime) -> tuple[bytes, dt.datetime] | None:
+    """The replaced signature's digest and expiry while its grace lasts at `now`, else None."""
+    expires = cb.previous_signature_expires_at
+    if cb.previous_signature_digest is None or expires is None or expires <= now:
+        return None
+    return bytes(cb.previous_signature_digest), expires
+
+
+def regenerate_signature(p: Principal, callback_id: str, grace_ms: int = 0) -> Callback:
+    """A new signature; with `grace_ms`, the current one keeps working that long. Only one
+    previous signature is kept: regenerating during a grace ends the older one at once."""
+    v = Violations()
+    cs.grace_ms(v, grace_ms)
+    v.raise_if_any()
     with write_transaction():
         cb = tenancy.callback(p, callback_id)
+        now = utcnow()
+        if grace_ms:
+            cb.previous_signature_digest = cb.signature_digest
+            cb.previous_signature_expires_at = now + dt.timedelta(milliseconds=grace_ms)
+        else:
+            cb.previous_signature_digest = None
+            cb.previous_signature_expires_at = None
         cb.set_signature(new_signature())
-        cb.updated_at = utcnow()
+        cb.updated_at = now
         cb.save()
         record_change("callback", cb.id)
     return cb
@@ -157,11 +195,30 @@ def update_callback(p: Principal, callback_id: str, s: Settings, mask: list[str]
         changes["timeout_ms"] = _timeout(v, s.timeout_ms)
     if "rate_limit_per_minute" in mask:
         changes["rate_limit_per_minute"] = _rate_limit(v, s.rate_limit_per_minute)
+    if "hmac" in mask:
+        changes["hmac_scheme"] = s.hmac_scheme
+        secret = cs.hmac_secret(v, s.hmac_scheme, s.hmac_secret)
+    if "allowed_origins" in mask:
+        changes["allowed_origins"] = cs.allowed_origins(v, list(s.allowed_origins))
+    if "mode" in mask:
+        changes["mode"] = cs.mode(v, s.mode)
+    if "async_after_ms" in mask:
+        changes["async_after_ms"] = cs.async_after_ms(v, s.async_after_ms)
     v.raise_if_any()
     with write_transaction():
         cb = tenancy.callback(p, callback_id)
+        # async_after_ms is bounded by the timeout: checked against the values once applied.
+        cs.below_timeout(
+            v,
+            changes.get("async_after_ms", cb.async_after_ms),
+            changes.get("timeout_ms", cb.timeout_ms),
+            "async_after_ms" if "async_after_ms" in mask else "timeout_ms",
+        )
+        v.raise_if_any()
         for name, value in changes.items():
             setattr(cb, name, value)
+        if "hmac" in mask:
+            cb.set_hmac_secret(secret)
         cb.updated_at = utcnow()
         cb.save()
         record_change("callback", cb.id)
@@ -178,32 +235,48 @@ def check_secret_key() -> str:
         row.signature  # noqa: B018 (opening it is the check)
     except secrets.SealError as e:
         return f"the secret key cannot open the stored callback signatures: {e}"
+    # HMAC secrets too: the sync stream opens them for every snapshot.
+    with_hmac = (
+        Callback.select()
+        .where(Callback.hmac_secret_sealed.is_null(False))
+        .order_by(Callback.id.desc())
+        .first()
+    )
+    try:
+        if with_hmac is not None:
+            with_hmac.hmac_secret  # noqa: B018
+    except secrets.SealError as e:
+        return f"the secret key cannot open the stored callback HMAC secrets: {e}"
     return ""
 
 
 def reseal_signatures(batch: int = 500) -> int:
-    """Re-seals, with the current secret key, every signature sealed with a previous one (after a
-    key rotation, docs/security.md); returns how many. Signatures and digests do not change."""
+    """Re-seals, with the current secret key, every signature and HMAC secret sealed with a
+    previous one (after a key rotation, docs/security.md); returns how many values. Signatures,
+    secrets and digests do not change."""
     box = secrets.box()
     resealed, after = 0, ""
     while True:
         with write_transaction():
             rows = list(
-                Callback.select(Callback.id, Callback.signature_sealed)
+                Callback.select(Callback.id, Callback.signature_sealed, Callback.hmac_secret_sealed)
                 .where(Callback.id > after)
                 .order_by(Callback.id)
                 .limit(batch)
             )
             for row in rows:
-                if not box.is_current(row.signature_sealed):
-                    sealed = box.seal(row.signature, signature_aad(row.id))
-                    # Only if unchanged: a signature regenerated meanwhile is already current.
+                for column, aad in (
+                    (Callback.signature_sealed, signature_aad(row.id)),
+                    (Callback.hmac_secret_sealed, hmac_secret_aad(row.id)),
+                ):
+                    old = getattr(row, column.name)
+                    if old is None or box.is_current(old):
+                        continue
+                    sealed = box.seal(box.open(old, aad), aad)
+                    # Only if unchanged: a value replaced meanwhile is already current.
                     resealed += (
-                        Callback.update(signature_sealed=sealed)
-                        .where(
-                            (Callback.id == row.id)
-                            & (Callback.signature_sealed == row.signature_sealed)
-                        )
+                        Callback.update({column: sealed})
+                        .where((Callback.id == row.id) & (column == old))
                         .execute()
                     )
         if len(rows) < batch:

@@ -10,10 +10,12 @@ import math
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from boomerang.v1 import resources_pb2 as r
+from control_plane.domain import callback_settings, callbacks
 from control_plane.domain.errors import Violations
 from control_plane.domain.flows import VersionView
 from control_plane.domain.quotas import Quotas
 from control_plane.store import models as m
+from control_plane.store.clock import utcnow
 
 VERSION_STATES = {
     "draft": r.VERSION_STATE_DRAFT,
@@ -155,7 +157,9 @@ def deployment(row: m.Deployment) -> r.Deployment:
 
 
 def callback(row: m.Callback, company_slug: str, url: str = "") -> r.Callback:
-    """`url` given: a full view with the secret; empty: the list view, without it."""
+    """`url` given: a full view with the signature; empty: the list view, without it. Never the
+    HMAC secret (write-only)."""
+    previous = callbacks.previous_signature(row, utcnow())
     return r.Callback(
         id=row.id,
         company=company_slug,
@@ -168,6 +172,11 @@ def callback(row: m.Callback, company_slug: str, url: str = "") -> r.Callback:
         url=url,
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
+        previous_signature_expire_time=ts(previous[1]) if previous else None,
+        hmac_scheme=row.hmac_scheme,
+        allowed_origins=callback_settings.origins_list(row.allowed_origins),
+        mode=row.mode,
+        async_after_ms=row.async_after_ms,
     )
 
 

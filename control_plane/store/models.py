@@ -85,6 +85,17 @@ class Callback(BaseModel):
     rate_limit_per_minute = peewee.IntegerField(default=0)  # 0: unlimited
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
+    # After RegenerateSignature with a grace period: the replaced signature's digest and when it
+    # stops being accepted (NULL: none). Only one previous signature is ever kept.
+    previous_signature_digest = peewee.BlobField(null=True)
+    previous_signature_expires_at = peewee.DateTimeField(null=True)
+    # A HmacScheme value (0: no HMAC required) and its write-only secret, sealed like the
+    # signature but with its own binding (hmac_secret_aad): edges need it in clear to verify.
+    hmac_scheme = peewee.SmallIntegerField(default=0)
+    hmac_secret_sealed = peewee.BlobField(null=True)
+    allowed_origins = peewee.TextField(default="[]")  # JSON list; "*" alone: any origin
+    mode = peewee.SmallIntegerField(default=0)  # a CallbackMode value (0 and 1: sync)
+    async_after_ms = peewee.IntegerField(default=0)  # 0: a long wait ends in 504, never 202
 
     @property
     def signature(self) -> str:
@@ -96,10 +107,28 @@ class Callback(BaseModel):
         self.signature_sealed = secrets.box().seal(signature, signature_aad(self.id))
         self.signature_digest = digest(signature)
 
+    @property
+    def hmac_secret(self) -> str:
+        """The HMAC secret, opened with the process's secret key ("" when none)."""
+        if not self.hmac_secret_sealed:
+            return ""
+        return secrets.box().open(self.hmac_secret_sealed, hmac_secret_aad(self.id))
+
+    def set_hmac_secret(self, secret: str) -> None:
+        """Seals `secret` for this row; "" forgets it."""
+        self.hmac_secret_sealed = (
+            secrets.box().seal(secret, hmac_secret_aad(self.id)) if secret else None
+        )
+
 
 def signature_aad(callback_id: str) -> str:
     """What a sealed signature is bound to: a sealed value copied to another row won't open."""
     return f"callback/{callback_id}/signature"
+
+
+def hmac_secret_aad(callback_id: str) -> str:
+    """What a sealed HMAC secret is bound to: not interchangeable with the signature either."""
+    return f"callback/{callback_id}/hmac_secret"
 
 
 class ApiKey(BaseModel):

@@ -18,8 +18,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from boomerang.v1 import callback_sync_service_pb2 as sync
+from control_plane import secrets
+from control_plane.domain.callback_settings import origins_list
+from control_plane.grpckit.convert import ts
 from control_plane.store import changes
-from control_plane.store.models import Callback, Company, Deployment, Environment, Flow
+from control_plane.store.clock import utcnow
+from control_plane.store.models import (
+    Callback,
+    Company,
+    Deployment,
+    Environment,
+    Flow,
+    hmac_secret_aad,
+)
 
 ID_BATCH = 500  # keeps IN (...) lists under every backend's parameter limit
 PAGE = 2_000  # rows per keyset-paginated read of a snapshot
@@ -54,6 +65,13 @@ def _callbacks(where, limit: int | None = None) -> list[sync.CallbackRecord]:
             Callback.timeout_ms,
             Callback.rate_limit_per_minute,
             Company.slug,
+            Callback.previous_signature_digest,
+            Callback.previous_signature_expires_at,
+            Callback.hmac_scheme,
+            Callback.hmac_secret_sealed,
+            Callback.allowed_origins,
+            Callback.mode,
+            Callback.async_after_ms,
         )
         .join(Flow)
         .join(Company)
@@ -62,8 +80,25 @@ def _callbacks(where, limit: int | None = None) -> list[sync.CallbackRecord]:
         .limit(limit)
         .tuples()
     )
-    return [
-        sync.CallbackRecord(
+    now = utcnow()
+    out = []
+    for (
+        cb_id,
+        flow_id,
+        sig_digest,
+        content_type,
+        timeout_ms,
+        rate_limit,
+        slug,
+        prev_digest,
+        prev_expires,
+        hmac_scheme,
+        hmac_sealed,
+        origins,
+        mode,
+        async_after_ms,
+    ) in rows:
+        record = sync.CallbackRecord(
             id=cb_id,
             company=slug,
             flow_id=flow_id,
@@ -71,9 +106,26 @@ def _callbacks(where, limit: int | None = None) -> list[sync.CallbackRecord]:
             content_type=content_type,
             timeout_ms=timeout_ms,
             rate_limit_per_minute=rate_limit,
+            hmac_scheme=hmac_scheme,
+            # The edge computes the HMAC, so it needs the secret itself (docs/security.md).
+            hmac_secret=_open_hmac_secret(cb_id, hmac_sealed),
+            allowed_origins=origins_list(origins),
+            mode=mode,
+            async_after_ms=async_after_ms,
         )
-        for cb_id, flow_id, sig_digest, content_type, timeout_ms, rate_limit, slug in rows
-    ]
+        # Only while the grace lasts: the edge then ends it by its own clock, so it ends on
+        # time even if the control plane is down by then.
+        if prev_digest is not None and prev_expires is not None and prev_expires > now:
+            record.previous_signature_digest = bytes(prev_digest)
+            record.previous_signature_expire_time.CopyFrom(ts(prev_expires))
+        out.append(record)
+    return out
+
+
+def _open_hmac_secret(callback_id: str, sealed) -> bytes:
+    if not sealed:
+        return b""
+    return secrets.box().open(bytes(sealed), hmac_secret_aad(callback_id)).encode()
 
 
 def _flows(where, limit: int | None = None) -> list[sync.FlowRecord]:
