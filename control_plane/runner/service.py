@@ -214,11 +214,12 @@ class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):
         except Exception:
             log.exception("cannot detach a run")
             status_token = ""
-        if status_token:
+        if status_token and not stream_run.silent:  # else the stream broke: its edge said 502
             stream_run.detached(status_token)
+            stream_run.run.caller_answered(202)
             if runs.get(stream_run.ref) is stream_run:
                 del runs[stream_run.ref]  # like a cancel: this run_ref is done
-        else:
+        elif not status_token:
             stream_run.release()
 
     async def GetRunAnswer(self, request, context):

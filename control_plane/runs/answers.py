@@ -133,7 +133,8 @@ def claim(
 ) -> Claim:
     """Claims `key` (if any) for a new run, keeps a row for its answer (if `keep`) and writes the
     run itself (`write_run`: its record and task rows), in one transaction."""
-    for attempt in range(2):
+
+    def attempt() -> Claim:
         try:
             with write_transaction():
                 return _claim(
@@ -150,12 +151,15 @@ def claim(
                 )
         except _OverQuota:
             return Claim("quota")
-        except peewee.IntegrityError:
-            # On PostgreSQL a concurrent start inserted the same key first (its insert made ours
-            # wait, then fail): look again, and this time find its row.
-            if attempt or not key:
-                raise
-    raise AssertionError("unreachable")
+
+    try:
+        return attempt()
+    except peewee.IntegrityError:
+        if not key:
+            raise
+        # On PostgreSQL a concurrent start inserted the same key first (its insert made ours
+        # wait, then fail): look again, and this time find its row.
+        return attempt()
 
 
 def _claim(

@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -312,7 +313,8 @@ class RunDriver:
         """RunDetach: keeps the answer of a run whose caller stops waiting for it; returns the
         status token, or "" when it cannot (the answer_bytes quota, the database; the caller
         keeps waiting). The stream holds back the run's callback and outcome meanwhile
-        (runner/service.py) and sends `detached` instead if this succeeds."""
+        (runner/service.py) and sends `detached` instead if this succeeds, recording 202 as
+        what the caller got (ActiveRun.caller_answered)."""
         async with asyncio.timeout(5):  # the record exists once the version is loaded
             while run.record is None or run.claiming:
                 if run.task is None or run.task.done():
@@ -346,7 +348,6 @@ class RunDriver:
         # An answer given while the row was being written may have found no row to fill: fill
         # it now (filling never overwrites).
         late = self._stored_answer(run)
-        run.caller_answered(202)
         if late is not None and answer is None:
             self.journal.save(record, urgent=False, answer=late)
         return status_token
@@ -631,6 +632,10 @@ class RunDriver:
             self._leave(company, LANE_TAIL)
 
 
+#: RunStart.idempotency_key: 1-255 visible ASCII characters (the proto's contract).
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+
+
 def _malformed(start: rs.RunStart) -> str:
     """Why a start names no run that can be recorded ("" if it can). Its ids are stored with the
     run as sent; PostgreSQL refuses NUL and over-long ids, and that would fail the commit."""
@@ -638,6 +643,13 @@ def _malformed(start: rs.RunStart) -> str:
         value = getattr(start, name)
         if value and not is_id(value):
             return f"{name} is not an id"
+    # The edge checks these; the runner does not store what it was not promised.
+    if start.idempotency_key and not _KEY_RE.fullmatch(start.idempotency_key):
+        return "idempotency_key must be 1-255 visible ASCII characters"
+    if len(start.request_fingerprint) > 64 or len(start.content_type) > 255:
+        return "request_fingerprint or content_type is too long"
+    if _keeps_answer(start) and not start.callback_id:
+        return "a kept answer needs a callback_id"
     return ""
 
 

@@ -73,6 +73,7 @@ async def test_defaults_without_any_setting(plane):
     assert await get_quotas(s, md) == expected
     assert await get_quotas(s, md, "acme") == expected
     assert expected.runs_in_flight == 50 and expected.definition_bytes == 1 << 20
+    assert expected.answer_bytes == 64 << 20
 
 
 async def _create_environment(s, md, i):
@@ -178,6 +179,14 @@ async def test_a_company_key_reads_its_own_quotas_and_sets_none(plane):
                 update_mask=FieldMask(paths=["flows", "versions_kept", "definition_bytes"]),
             ),
             ["quotas.flows", "quotas.versions_kept", "quotas.definition_bytes"],
+        ),
+        (
+            cs.SetQuotasRequest(
+                company="acme",
+                quotas=r.Quotas(answer_bytes=(64 << 10) - 1),
+                update_mask=FieldMask(paths=["answer_bytes"]),
+            ),
+            ["quotas.answer_bytes"],
         ),
     ],
 )

@@ -23,6 +23,7 @@ def quotas_walkthrough(c: Client) -> None:
     assert caught.value.reason == "ERROR_REASON_QUOTA_EXCEEDED"
     assert caught.value.metadata == {"quota": "flows", "limit": "1", "used": "1"}
     assert c.set_quotas("acme", flows=0).flows == 500  # back to the default
+    assert c.set_quotas("acme", answer_bytes=1 << 20).answer_bytes == 1 << 20
 
     key = c.create_api_key("acme key", "acme").secret
     with Client(c.target, key) as own:
@@ -50,6 +51,8 @@ async def test_quotas_through_the_cli(cli):  # noqa: F811
     assert (await cli("quotas", "get")).json()["flows"] == 500
     set_ = await cli("quotas", "set", "--company", "acme", "--flows", "2", "--runs-in-flight", "3")
     assert (set_.json()["flows"], set_.json()["runs_in_flight"]) == (2, 3)
+    set_ = await cli("quotas", "set", "--company", "acme", "--answer-bytes", "1048576")
+    assert set_.json()["answer_bytes"] == 1 << 20
     assert (await cli("quotas", "get", "--company", "acme")).json()["flows"] == 2
     flow = (await cli("flows", "create", "--company", "acme", "--name", "f")).json()
     await cli("flows", "create", "--company", "acme", "--name", "g")

@@ -439,3 +439,76 @@ async def test_delete_company_removes_its_kept_answers(plane):
     await s.companies.DeleteCompany(cs.DeleteCompanyRequest(slug="acme"), metadata=md)
     _db()
     assert KeptAnswer.select().count() == 0 and AnswerUsage.select().count() == 0
+
+
+async def test_a_keyed_run_lost_with_its_runner_keeps_run_lost_for_its_key(plane, monkeypatch):
+    # Its runner "dies" before the callback (the run hangs, its lease left to expire): the queue
+    # fails it run_lost, and that ending is what a repeat of its key gets.
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+
+    async def dies(self, run):
+        _db()
+        RunTask.update(owner="dead", lease_until=utcnow()).execute()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(RunDriver, "_before_callback", dies)
+    stream = Stream(s, md)
+    await stream.send(_keyed(1, ids))
+    run_id = (await asyncio.wait_for(stream.call.read(), 5)).events[0].accepted.run_id
+    assert run_id  # durable before the flow runs
+    async with asyncio.timeout(10):
+        while True:
+            got = await _one(s, md, _keyed(2, ids))
+            if got[1][1].HasField("answer"):
+                break
+            await asyncio.sleep(0.1)
+    assert got[1][1].run_id == run_id
+    assert got[1][1].answer.outcome.reason == r.RUN_REASON_RUN_LOST
+    await stream.close()
+    _usage_is_the_rows_sum()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"idempotency_key": "x" * 256},
+        {"idempotency_key": "with space"},
+        {"idempotency_key": "nul\x00"},
+        {"request_fingerprint": b"f" * 65},
+        {"content_type": "t" * 256},
+        {"callback_id": ""},
+    ],
+)
+async def test_a_start_the_edge_should_not_have_sent_is_refused_and_keeps_nothing(plane, change):
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+    event = _keyed(1, ids)
+    for name, value in change.items():
+        setattr(event.start, name, value)
+    got = await _one(s, md, event)
+    assert [k for k, _ in got] == ["accepted", "outcome"] and got[0][1].run_id == ""
+    assert _runs() == 0
+    _db()
+    assert KeptAnswer.select().count() == 0
+
+
+async def test_get_run_answer_takes_edge_and_runner_keys_and_no_company_key(plane):
+    from tests.security.keys import bearer, new_key
+
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+    token = (await _one(s, md, _keyed(1, ids, key="", mode=rs.ANSWER_MODE_ASYNC)))[0][1]
+    token = token.status_token
+    await _until_answered(s, md, token)
+    for scope in ("edge", "runner"):
+        _, secret = await new_key(s, md, scope)
+        assert (await _answer(s, bearer(secret), token)).answer.callback.status_code == 201
+    _, secret = await new_key(s, md, "full", company="acme")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _answer(s, bearer(secret), token)
+    got = failure(caught.value)
+    assert (got.code, got.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "ERROR_REASON_ADMIN_KEY_REQUIRED",
+    )
