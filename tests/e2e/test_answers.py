@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import grpc
 import httpx
 import pytest
 
@@ -257,16 +256,10 @@ def test_a_status_url_of_another_company_or_a_made_up_one_is_404(running: Runnin
 
 
 def update(running: Running, cb, **fields):
-    """UpdateCallback; skips when this control plane does not take the field yet."""
-    try:
-        return running.api.callbacks.UpdateCallback(
-            cbs.UpdateCallbackRequest(id=cb.id, update_mask=list(fields), **fields),
-            metadata=running.api.md,
-        ).callback
-    except grpc.RpcError as e:
-        if e.code() == grpc.StatusCode.INVALID_ARGUMENT and any(f in e.details() for f in fields):
-            pytest.skip(f"UpdateCallback does not take {', '.join(fields)} yet: {e.details()}")
-        raise
+    return running.api.callbacks.UpdateCallback(
+        cbs.UpdateCallbackRequest(id=cb.id, update_mask=list(fields), **fields),
+        metadata=running.api.md,
+    ).callback
 
 
 def test_async_after_ms_turns_a_long_wait_into_202_then_the_answer(running: Running, world):
