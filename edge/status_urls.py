@@ -42,8 +42,7 @@ LOOKUPS_PER_EDGE_PER_S = 200
 #: can only refill buckets, and LOOKUPS_PER_EDGE_PER_S still holds).
 MAX_COMPANY_BUCKETS = 10_000
 
-#: A run id (a lowercase ULID) then 52 lowercase base-32 characters.
-RUN_ID_LENGTH = 26
+# A run id (a lowercase ULID) then 52 lowercase base-32 characters.
 _TOKEN = re.compile(r"[0-9a-z]{26}[a-z2-7]{52}")
 
 
