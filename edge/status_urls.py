@@ -14,7 +14,8 @@ Polling needs no authentication, so what it can cost the control plane is bounde
 by two token buckets: LOOKUPS_PER_COMPANY_PER_S per company slug in the URL (one tenant's
 pollers do not starve another's) and LOOKUPS_PER_EDGE_PER_S in all (slugs are the caller's to
 choose, so the per-company buckets alone bound nothing). Past either: 429 `rate_limited` with
-Retry-After. A token of the wrong shape is refused (404) before either, without a lookup.
+Retry-After. A token (or company slug) of the wrong shape is refused (404) before either,
+without a lookup.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ MAX_COMPANY_BUCKETS = 10_000
 
 # A run id (a lowercase ULID) then 52 lowercase base-32 characters.
 _TOKEN = re.compile(r"[0-9a-z]{26}[a-z2-7]{52}")
+# A company slug, as the control plane allows them (control_plane/domain/validation.py): also
+# what keeps the per-company buckets' keys short.
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 class StatusLimiter:
@@ -60,7 +64,7 @@ class StatusLimiter:
 
 
 async def handle(request: Request, company: str, status_token: str) -> HTTPResponse:
-    if not _TOKEN.fullmatch(status_token):
+    if not _TOKEN.fullmatch(status_token) or not _SLUG.fullmatch(company):
         raise errors.RunNotFound
     ctx = request.app.ctx
     wait_s = ctx.status_limiter.take(company)

@@ -266,6 +266,8 @@ async def test_a_malformed_token_is_404_without_a_lookup(edge, runner):
     good = status_token("run-1")
     for token in ("x", good[:-1], good + "a", good.upper(), good[:26] + "1" * 52):
         error(await edge.client.get(f"/api/v1/{COMPANY}/runs/{token}"), 404, "run_not_found")
+    for company in ("ACME", "a" * 64, "-acme", "ac%20me"):
+        error(await edge.client.get(f"/api/v1/{company}/runs/{good}"), 404, "run_not_found")
     assert fake.lookups == []
 
 
