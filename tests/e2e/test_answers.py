@@ -284,7 +284,7 @@ def test_async_after_ms_turns_a_long_wait_into_202_then_the_answer(running: Runn
     )
     api.deploy(flow.id)
     update(running, cb, async_after_ms=300)
-    eventually(lambda: post(running, cb, b'{"sku": "warm"}').status_code in (200, 202), 15)
+    eventually(lambda: post(running, cb, b'{"sku": "warm"}').status_code == 202, 15)
 
     began = time.monotonic()
     accepted = post(running, cb, b'{"sku": "AA-1"}')
@@ -298,6 +298,11 @@ def test_async_after_ms_turns_a_long_wait_into_202_then_the_answer(running: Runn
     assert done.headers[RUN_ID] == run_id
     run = final_runs(api, [run_id], 10)[run_id]
     assert run.status == r.RUN_STATUS_SUCCEEDED and run.response_status == 202
+
+    # With a key, a repeat gets the same 202 (the same status URL), not a second run.
+    first = raw(running.stack.edge_url, cb, b'{"sku": "AA-2"}', "aa-2")
+    assert first.startswith(b"HTTP/1.1 202 ") and b"preference-applied" not in first
+    assert raw(running.stack.edge_url, cb, b'{"sku": "AA-2"}', "aa-2") == first
 
 
 def test_webhook_mode_answers_202_and_the_run_finishes_afterwards(running: Running, world):
