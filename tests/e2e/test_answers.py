@@ -18,7 +18,16 @@ from boomerang.local import free_port
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import run_service_pb2 as rns
-from tests.e2e.conftest import Running, eventually, final_runs, get_run, mapping, shapes
+from tests.e2e.conftest import (
+    Api,
+    Running,
+    eventually,
+    final_runs,
+    get_run,
+    mapping,
+    shapes,
+    start_stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -328,3 +337,34 @@ def test_webhook_mode_answers_202_and_the_run_finishes_afterwards(running: Runni
     assert get_run(api, run_id).status != r.RUN_STATUS_SUCCEEDED  # still waiting its 2 s
     run = final_runs(api, [run_id], 10)[run_id]
     assert run.status == r.RUN_STATUS_SUCCEEDED and run.response_status == 202
+
+
+def test_keys_and_status_urls_on_each_backend(tmp_path, stack_database):
+    """The same through a stack of its own on SQLite and on PostgreSQL: a replay byte for byte,
+    422, and an async answer fetched from its status URL."""
+    stack = start_stack(tmp_path, database_url=stack_database)
+    api = Api(stack.control_target)
+    try:
+        api.company("db")
+        flow, cb = api.flow_with_callback(
+            "db", "echo", shapes(mapping("{sku: payload.sku}"), callback={})
+        )
+        api.deploy(flow.id)
+        with httpx.Client(base_url=stack.edge_url, timeout=10) as http:
+            eventually(lambda: http.post(path(cb), content=b"{}").status_code == 200, 15)
+            first = raw(stack.edge_url, cb, b'{"sku": "D"}', "db-1")
+            assert first.startswith(b"HTTP/1.1 200 ")
+            assert raw(stack.edge_url, cb, b'{"sku": "D"}', "db-1") == first
+            other = http.post(
+                path(cb), content=b'{"sku": "E"}', headers={"idempotency-key": "db-1"}
+            )
+            assert other.status_code == 422
+            accepted = http.post(
+                path(cb), content=b'{"sku": "F"}', headers={"prefer": "respond-async"}
+            )
+            assert accepted.status_code == 202
+            done = poll(stack.edge_url, accepted.headers["location"])
+            assert done.status_code == 200 and done.json() == [{"sku": "F"}]
+    finally:
+        api.channel.close()
+        stack.stop()
