@@ -67,7 +67,7 @@ class Settings:
     #: Ended runs are deleted after this many seconds. (BOOMERANG_RUN_RETENTION_S, 30 days)
     run_retention_s: float = 30 * 24 * 3600.0
     #: Kept answers (Idempotency-Key repeats, async status URLs) are kept this many seconds
-    #: after their run started; then the key is free again and the status URL answers 404.
+    #: after their run claimed them; then the key is free again and the status URL answers 404.
     #: (BOOMERANG_ANSWER_RETENTION_S, default 1 day)
     answer_retention_s: float = 24 * 3600.0
     #: Per-run budgets (control_plane/engine/budgets.py documents each):

@@ -323,15 +323,16 @@ async def test_a_detach_after_the_callback_is_ignored(plane):
 
 
 async def test_a_detach_racing_the_callback_gives_the_edge_one_consistent_answer(plane):
-    # Sent with the start: the run may answer first (the edge gets the callback, no detached)
-    # or the detach may win (detached only, and the status URL gets the callback).
+    # Sent a little after the start, later each time: the run may answer first (the edge gets
+    # the callback, no detached) or the detach may win (detached only, and the status URL gets
+    # the callback). Either way the edge and the kept answer agree.
     s, md = Stubs.on(plane.channel), plane.metadata()
     ids = (await _deploy_all(s, md))["ok"]
-    for ref in range(1, 9):
+    for ref in range(1, 13):
         stream = Stream(s, md)
-        await stream.send(
-            _start(ref, ids), rs.RunFlowClientEvent(run_ref=ref, detach=rs.RunDetach())
-        )
+        await stream.send(_start(ref, ids))
+        await asyncio.sleep((ref - 1) * 0.002)
+        await stream.send(rs.RunFlowClientEvent(run_ref=ref, detach=rs.RunDetach()))
         got = (await _events(stream, {ref}))[ref]
         kinds = [k for k, _ in got]
         if "detached" in kinds:
@@ -512,3 +513,12 @@ async def test_get_run_answer_takes_edge_and_runner_keys_and_no_company_key(plan
         grpc.StatusCode.PERMISSION_DENIED,
         "ERROR_REASON_ADMIN_KEY_REQUIRED",
     )
+
+
+def test_answer_retention_is_configured_and_must_be_positive():
+    from control_plane.config import Settings
+
+    assert Settings().answer_retention_s == 86400
+    assert Settings.from_env({"BOOMERANG_ANSWER_RETENTION_S": "60"}).answer_retention_s == 60
+    with pytest.raises(ValueError, match="BOOMERANG_ANSWER_RETENTION_S"):
+        Settings.from_env({"BOOMERANG_ANSWER_RETENTION_S": "0"})
