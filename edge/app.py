@@ -19,11 +19,11 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, json, raw
 
-from edge import callbacks, channels, cors, lkg
+from edge import callbacks, channels, cors, lkg, status_urls
 from edge.access_log import AccessLog
 from edge.cache import CallbackCache
 from edge.config import EdgeSettings
-from edge.errors import CALLER_LEFT, RUN_ID_HEADER, JsonErrorHandler
+from edge.errors import CALLER_LEFT, RUN_ID_HEADER, JsonErrorHandler, loggable_path
 from edge.metrics import CONTENT_TYPE_LATEST, EdgeMetrics
 from edge.protocol import Limits
 from edge.rate_limits import RateLimiter
@@ -71,6 +71,7 @@ class EdgeContext:
     access_log: AccessLog
     limits: Limits
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    status_limiter: status_urls.StatusLimiter = field(default_factory=status_urls.StatusLimiter)
     #: Standard Webhooks ids seen by this edge (edge/request_hmac.py).
     replays: ReplayMemory = field(default_factory=ReplayMemory)
     sync: SyncClient | None = None
@@ -147,6 +148,8 @@ def create_app(
     app.config.TOUCHUP = touchup
     app.config.FALLBACK_ERROR_FORMAT = "json"
 
+    # Sanic tries the static `runs` segment before the callback_ve route's <callback_id>.
+    app.add_route(status_urls.handle, status_urls.PATH, methods=status_urls.METHODS, name="status")
     for path in ("/api/v1/<company>/<callback_id>", "/api/v1/<company>/<callback_id>/<ve_prefix>"):
         app.add_route(
             callbacks.handle,
@@ -218,7 +221,10 @@ async def _record(request: EdgeRequest, response: HTTPResponse) -> None:
         method = request.method
         if method == "NONE":  # Sanic's stand-in for a request whose head was refused
             method = path = "-"
-        log.add(f"{request.ip or '-'} {method} {path} {status} {elapsed * 1000:.1f}ms run={run_id}")
+        log.add(
+            f"{request.ip or '-'} {method} {loggable_path(path)} {status} "
+            f"{elapsed * 1000:.1f}ms run={run_id}"
+        )
 
 
 async def _open(app: EdgeApp) -> None:

@@ -12,10 +12,17 @@ Order of checks (docs/design.md §1, docs/callback-security.md):
    429 when the replay memory is full; edge/request_hmac.py);
 7. VE prefix (404, only after authentication, so prefixes cannot be probed);
 8. deployment (503);
-9. run.
-HEAD stops before the run: it answers 204 when a GET would start a run, so monitors can check a
-URL without running the flow. OPTIONS answers 204 with Allow, or, for a CORS preflight, is
-answered by edge/cors.py after steps 3-5 (the signature only if the query carries one).
+9. rate limit (429 rate_limited);
+10. Idempotency-Key well formed (400 invalid_idempotency_key; edge/idempotency.py);
+11. run.
+HEAD stops before the rate limit: it answers 204 when a GET would start a run, so monitors can
+check a URL without running the flow. OPTIONS answers 204 with Allow, or, for a CORS preflight,
+is answered by edge/cors.py after steps 3-5 (the signature only if the query carries one).
+
+How the caller is answered (docs/answers.md): by default it waits for the callback (or the
+error that ends the run). An Idempotency-Key, `Prefer: respond-async`, a webhook-mode callback
+and a callback's async_after_ms each change that; `_answer_mode` sets the start up for them, and
+a request with none of them takes the same path, at the same cost, as before they existed.
 """
 
 from __future__ import annotations
@@ -23,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 
 from sanic import Request
 from sanic.response import HTTPResponse, empty
 
+from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
-from edge import content_types, cors, errors, request_hmac, signatures
+from edge import answers, cors, errors, idempotency, request_hmac, signatures
 from edge.cache import CallbackRecord
 from edge.outcomes import outcome_error
 from edge.runflow_client import RunLost, RunnerUnavailable
@@ -38,6 +45,8 @@ log = logging.getLogger(__name__)
 #: Status recorded for a run whose caller closed the connection first (nginx's "client closed
 #: request"); the caller never sees it.
 CALLER_LEFT = errors.CALLER_LEFT
+#: Status recorded for a run whose caller got 202 (async, webhook mode).
+CALLER_ACCEPTED = 202
 
 ALLOW = "GET, POST, HEAD, OPTIONS"
 METHODS = ("GET", "POST", "HEAD", "OPTIONS")
@@ -48,21 +57,8 @@ DEFAULT_TIMEOUT_MS = 30_000
 #: above it).
 MAX_TIMEOUT_MS = 300_000
 
-# Headers a callback shape may not set: framing and our own run id header.
-_RESERVED_HEADERS = frozenset(
-    {
-        "content-type",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "upgrade",
-        "trailer",
-        errors.RUN_ID_HEADER,
-    }
-)
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_WEBHOOK = resources_pb2.CALLBACK_MODE_WEBHOOK
+_ASYNC = runner_pb2.ANSWER_MODE_ASYNC
 
 
 async def handle(
@@ -127,11 +123,22 @@ async def handle(
         timeout_ms=timeout_ms,
     )
     _add_request_metadata(start, request)
+    headers = request.headers
+    detach_at = 0.0
+    if (
+        record.mode == _WEBHOOK
+        or record.async_after_ms > 0
+        or idempotency.HEADER in headers
+        or answers.PREFER in headers
+    ):
+        detach_at = _answer_mode(start, record, request)
     run = runners.run(start)
     caller_status = 0  # neither of the contract's two (a bug's 500): the runner records 504
     try:
         async with asyncio.timeout(timeout_ms / 1000):
-            result = await run.result()
+            result = await run.result(detach_at)
+            if type(result) is runner_pb2.RunAccepted:
+                caller_status = CALLER_ACCEPTED  # async or webhook mode: answered 202 below
     except TimeoutError:
         if not run.started:  # still waiting for a runner to take it: the flow never started
             raise errors.RunnerDown from None
@@ -150,8 +157,59 @@ async def handle(
         run.cancel(caller_status)
 
     if isinstance(result, runner_pb2.RunCallback):
-        return _callback_response(result, record, run.run_id)
-    raise outcome_error(result, run.run_id)
+        return answers.callback_response(result, record.content_type, run.run_id)
+    if isinstance(result, runner_pb2.RunOutcome):
+        raise outcome_error(result, run.run_id)
+    return _kept_answer(result, run.run_id or "", company, start, request)
+
+
+def _answer_mode(start: runner_pb2.RunStart, record: CallbackRecord, request: Request) -> float:
+    """Sets `start` up for kept answers; returns when to detach (event-loop time; 0: never).
+
+    A webhook-mode callback answers 202 whatever the caller prefers; `Prefer: respond-async`
+    asks the same of a sync one; async_after_ms detaches a sync caller that waited that long.
+    """
+    headers = request.headers
+    if idempotency.HEADER in headers:
+        start.idempotency_key = idempotency.parse_key(headers.getall(idempotency.HEADER))
+        start.request_fingerprint = idempotency.fingerprint(start)
+    start.content_type = record.content_type
+    if record.mode == _WEBHOOK:
+        start.answer_mode = runner_pb2.ANSWER_MODE_WEBHOOK
+    elif _prefers_async(request):
+        start.answer_mode = _ASYNC
+    elif record.async_after_ms > 0:
+        return asyncio.get_running_loop().time() + record.async_after_ms / 1000
+    return 0.0
+
+
+def _prefers_async(request: Request) -> bool:
+    return answers.prefers_async(request.headers.getall(answers.PREFER, []))
+
+
+def _kept_answer(
+    result: runner_pb2.RunAccepted | runner_pb2.RunDetached | runner_pb2.RunReplay,
+    run_id: str,
+    company: str,
+    start: runner_pb2.RunStart,
+    request: Request,
+) -> HTTPResponse:
+    """The 202 of an async, webhook-mode or detached run, or a repeated key's first answer."""
+    if isinstance(result, runner_pb2.RunAccepted):
+        asked = start.answer_mode == _ASYNC  # else webhook mode: no status URL
+        token = result.status_token if asked else ""
+        return answers.queued_response(company, token, run_id, preference_applied=asked)
+    if isinstance(result, runner_pb2.RunDetached):
+        return answers.queued_response(
+            company, result.status_token, run_id, preference_applied=False
+        )
+    if not result.HasField("answer"):
+        raise errors.IdempotencyInProgress(run_id=result.run_id)
+    # A replayed 202 says Preference-Applied when this request asked for it, as the first did
+    # (the key's fingerprint leaves headers out, so that is the one header that may differ).
+    return answers.stored_response(
+        result.answer, company, result.run_id, preference_applied=_prefers_async(request)
+    )
 
 
 def _preflight(request: Request, company: str, callback_id: str) -> HTTPResponse:
@@ -210,28 +268,3 @@ def _add_request_metadata(start: runner_pb2.RunStart, request: Request) -> None:
 
 def _printable(s: str) -> str:
     return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _callback_response(
-    callback: runner_pb2.RunCallback, record: CallbackRecord, run_id: str | None
-) -> HTTPResponse:
-    status = callback.status_code or 200
-    if not 200 <= status <= 599:
-        log.warning("run %s: callback status %d is not a valid final status", run_id, status)
-        raise errors.FlowFailed(run_id=run_id)
-    headers: list[tuple[str, str]] = []
-    for h in callback.headers:
-        name = h.name.lower()
-        if name in _RESERVED_HEADERS or not _TOKEN.match(name) or _BAD_VALUE.search(h.value):
-            continue  # framing is ours; CR/LF would let a flow inject headers
-        if name.startswith("access-control-"):
-            continue  # CORS is the callback's setting (edge/cors.py), not the flow's
-        headers.append((name, h.value))
-    if run_id:
-        headers.append((errors.RUN_ID_HEADER, run_id))
-    return HTTPResponse(
-        callback.body,
-        status=status,
-        headers=headers,
-        content_type=content_types.answer_content_type(record.content_type),
-    )

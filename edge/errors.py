@@ -3,11 +3,19 @@
 Each outcome is an exception class with its status and machine reason at class level; one error
 handler renders them all (and Sanic's own errors) as `{"error", "message", "run_id"}`. Messages
 are fixed texts: never an exception's own text, a stack trace, an internal name or the signature.
+
+Kept answers (docs/answers.md) add, in the order the callback route checks them: a malformed
+Idempotency-Key (400 `invalid_idempotency_key`, before any run), then what the runner says of the
+key: reused for another request (422 `idempotency_key_reused`), its first request still running
+(409 `idempotency_in_progress`), or the company's kept answers over quota (429 `answers_quota`).
+Status URLs (edge/status_urls.py) answer 404 `run_not_found`, 429 `rate_limited` and 503
+`runner_unavailable`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -158,6 +166,60 @@ class TooManyRuns(CallbackError):
     headers = {"retry-after": "1"}  # Sanic uses the class's headers when none are given
 
 
+class InvalidIdempotencyKey(CallbackError):
+    status_code = 400
+    reason = "invalid_idempotency_key"
+    text = (
+        "The Idempotency-Key header must be one key of 1-255 visible ASCII characters, "
+        "bare or as a quoted string."
+    )
+
+
+class IdempotencyInProgress(CallbackError):
+    # Raised with the first request's run id; that run has not answered yet.
+    status_code = 409
+    reason = "idempotency_in_progress"
+    text = "A request with this Idempotency-Key is still running; retry after Retry-After seconds."
+    headers = {"retry-after": "1"}
+
+
+class IdempotencyKeyReused(CallbackError):
+    status_code = 422
+    reason = "idempotency_key_reused"
+    text = (
+        "This Idempotency-Key was used with a different request "
+        "(method, environment, query or body)."
+    )
+
+
+class AnswersQuota(CallbackError):
+    # Kept answers free up as their retention ends: a minute is a polite first retry.
+    status_code = 429
+    reason = "answers_quota"
+    text = "The company keeps as many answers as its quota allows; retry after Retry-After seconds."
+    headers = {"retry-after": "60"}
+
+
+class RunNotFound(CallbackError):
+    # A status URL with a malformed or unknown token, another company's, or past its retention.
+    status_code = 404
+    reason = "run_not_found"
+    text = "No run answer at this status URL (unknown, or its retention ended)."
+
+
+class StatusUnavailable(CallbackError):
+    status_code = 503
+    reason = "runner_unavailable"
+    text = "The flow runner is unavailable to look the run up; try again shortly."
+
+
+class StatusRateLimited(CallbackError):
+    # Raised with a Retry-After header (whole seconds, rounded up).
+    status_code = 429
+    reason = "rate_limited"
+    text = "Too many status lookups at this edge; retry after the Retry-After seconds."
+
+
 # A run stopped by one of the runner's budgets. Each `reason` is `budget_` + the RunReason's
 # suffix in lowercase (RUN_REASON_BUDGET_EXPRESSION_STEPS -> budget_expression_steps).
 class BudgetExpressionSteps(CallbackError):
@@ -223,6 +285,18 @@ _AS_OURS: dict[int, type[CallbackError]] = {
 }
 
 
+# A status URL's token past the run id it starts with (edge/status_urls.py).
+_STATUS_TOKEN_TAIL = re.compile(r"(/runs/[^/]{26})[^/]+$")
+
+
+def loggable_path(path: str) -> str:
+    """`path` for a log line: a status URL's token is a capability, so only its run id part
+    is shown (`/api/v1/acme/runs/<run id>...`)."""
+    if "/runs/" not in path:
+        return path
+    return _STATUS_TOKEN_TAIL.sub("\\1...", path, count=1)
+
+
 def error_response(
     status: int, reason: str, message: str, *, run_id: str | None, headers: Any = None
 ) -> HTTPResponse:
@@ -263,7 +337,7 @@ class JsonErrorHandler(ErrorHandler):
         log.error(
             "unhandled error for %s %s",
             getattr(request, "method", "?"),
-            getattr(request, "path", "?"),
+            loggable_path(getattr(request, "path", "?")),
             exc_info=exception,
         )
         return error_response(500, "internal", "Internal error.", run_id=None)

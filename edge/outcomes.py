@@ -29,6 +29,8 @@ BY_REASON: dict[int, type[errors.CallbackError]] = {
     r.RUN_REASON_COMPANY_BUSY: errors.TooManyRuns,
     r.RUN_REASON_RUNNER_DRAINING: errors.RunnerDown,
     r.RUN_REASON_INTERNAL: errors.FlowFailed,
+    r.RUN_REASON_IDEMPOTENCY_MISMATCH: errors.IdempotencyKeyReused,
+    r.RUN_REASON_ANSWERS_QUOTA: errors.AnswersQuota,
 }
 
 _BY_STATUS: dict[int, type[errors.CallbackError]] = {

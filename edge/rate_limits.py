@@ -14,10 +14,14 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 0) -> None:
         self._clock = clock
         # callback id -> [tokens, time of last update]
         self._buckets: dict[str, list[float]] = {}
+        #: > 0: forget every bucket when a new key would pass this many. For keys a caller
+        #: chooses without authenticating (edge/status_urls.py); forgetting refills buckets,
+        #: which a limit behind this one must bound.
+        self._max_keys = max_keys
 
     def take(self, callback_id: str, per_minute: int) -> float:
         """Takes one request's token: 0.0 if it may pass, else seconds until one would."""
@@ -28,6 +32,8 @@ class RateLimiter:
         now = self._clock()
         bucket = self._buckets.get(callback_id)
         if bucket is None:
+            if self._max_keys and len(self._buckets) >= self._max_keys:
+                self._buckets.clear()
             bucket = self._buckets[callback_id] = [burst, now]
         tokens = min(burst, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = now

@@ -8,7 +8,9 @@ Sanic throughput, a batched shared stream 0.56): the edge's event-loop CPU per r
 budget, so a run costs one future and a dict entry, never a task of its own.
 
 A reader dispatches the runner's events to the run's future, which resolves with the first of
-`callback` (the caller's response) or `outcome` (the run ended without one). If the stream breaks,
+`callback` (the caller's response) or `outcome` (the run ended without one), or, for kept answers
+(docs/answers.md), `replay` (a repeated Idempotency-Key), `detached` (after `detach`) or, for an
+async or webhook-mode start, an `accepted` that names the run. If the stream breaks,
 every open run fails: `RunnerUnavailable` if it was not accepted yet, `RunLost` if it was. Then
 the client reconnects with backoff; starts in between fail at once with `RunnerUnavailable`.
 
@@ -38,7 +40,13 @@ from edge.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-RunResult = runner_pb2.RunCallback | runner_pb2.RunOutcome
+RunResult = (
+    runner_pb2.RunCallback
+    | runner_pb2.RunOutcome
+    | runner_pb2.RunReplay
+    | runner_pb2.RunDetached
+    | runner_pb2.RunAccepted
+)
 
 #: Most bytes of packed events in one RunFlowRequest: the contract's bound for both writers, a
 #: quarter of the runner's 16 MiB receive limit.
@@ -49,6 +57,11 @@ MAX_MESSAGE_BYTES = 4 << 20
 # limit; the ids are short), plus per cancel its few bytes.
 _START_ALLOWANCE = 16 << 10
 _CANCEL_ALLOWANCE = 32
+
+_ASYNC = runner_pb2.ANSWER_MODE_ASYNC
+_WEBHOOK = runner_pb2.ANSWER_MODE_WEBHOOK
+#: Events after which the runner sends nothing more for the run.
+_LAST_EVENTS = frozenset({"callback", "outcome", "replay", "detached"})
 
 _DRAINING = resources_pb2.RUN_REASON_RUNNER_DRAINING
 
@@ -80,14 +93,19 @@ class _Stream:
 class Run:
     """One run as a request sees it."""
 
-    __slots__ = ("_stream", "ref", "result", "run_id")
+    __slots__ = ("_stream", "answer_mode", "ref", "result", "run_id")
 
-    def __init__(self, ref: int, result: asyncio.Future[RunResult], stream: _Stream) -> None:
+    def __init__(
+        self, ref: int, result: asyncio.Future[RunResult], stream: _Stream, answer_mode: int = 0
+    ) -> None:
         self.ref = ref
         #: None until `accepted`; then the run id ("" when the runner could not start the run).
         self.run_id: str | None = None
-        #: Resolves with the RunCallback or the RunOutcome, whichever comes first.
+        #: Resolves with the first answer for the caller: RunCallback, RunOutcome, RunReplay,
+        #: RunDetached, or (ASYNC and WEBHOOK starts) the RunAccepted of a run that started.
         self.result = result
+        #: The start's AnswerMode.
+        self.answer_mode = answer_mode
         self._stream = stream
 
 
@@ -137,7 +155,7 @@ class RunFlowClient:
         if stream is None:
             raise RunnerUnavailable
         ref = next(self._refs)
-        run = Run(ref, asyncio.get_running_loop().create_future(), stream)
+        run = Run(ref, asyncio.get_running_loop().create_future(), stream, start.answer_mode)
         stream.runs[ref] = run
         stream.pending.events.add(run_ref=ref, start=start)
         stream.pending_bytes += len(start.body) + _START_ALLOWANCE
@@ -157,6 +175,21 @@ class RunFlowClient:
             stream.pending.events.add(run_ref=run.ref, cancel=cancel)
             stream.pending_bytes += _CANCEL_ALLOWANCE
             stream.wake.set()
+
+    def detach(self, run: Run) -> None:
+        """Ask the runner to keep the answer of a run whose caller waited long enough (the
+        callback's async_after_ms): it then sends `detached` unless it has answered already."""
+        stream = run._stream
+        if run.ref in stream.runs and stream is self._stream:
+            stream.pending.events.add(run_ref=run.ref, detach=runner_pb2.RunDetach())
+            stream.pending_bytes += _CANCEL_ALLOWANCE
+            stream.wake.set()
+
+    async def run_answer(
+        self, request: runner_pb2.GetRunAnswerRequest, timeout_s: float
+    ) -> runner_pb2.GetRunAnswerResponse:
+        """RunnerService.GetRunAnswer on this runner's channel; raises grpc.aio.AioRpcError."""
+        return await self._stub.GetRunAnswer(request, metadata=self._metadata, timeout=timeout_s)
 
     async def run(self) -> None:
         """Keep a stream open forever; cancel the task to stop (open runs then fail)."""
@@ -233,7 +266,10 @@ class RunFlowClient:
                 kind = event.WhichOneof("event")
                 if kind == "accepted":
                     run.run_id = event.accepted.run_id
-                elif kind == "callback" or kind == "outcome":
+                    if run.answer_mode and _answers_on_accept(run.answer_mode, event.accepted):
+                        if not run.result.done():
+                            run.result.set_result(event.accepted)
+                elif kind in _LAST_EVENTS:
                     del runs[event.run_ref]
                     if kind == "outcome" and event.outcome.reason == _DRAINING:
                         self._drain()  # the start raced the `draining` event, or there was none
@@ -250,6 +286,15 @@ class RunFlowClient:
         if what != self._last_error:
             log.warning("RunFlow stream to the runner %s down (%s); retrying", self.name, what)
             self._last_error = what
+
+
+def _answers_on_accept(mode: int, accepted: runner_pb2.RunAccepted) -> bool:
+    """An async start is answered once it has its status URL, a webhook one once it is queued;
+    the run stays open until the caller's `cancel` (202). An async start accepted without a
+    token (by a runner that predates answer modes) is waited for as usual."""
+    if not accepted.run_id:
+        return False  # not started: `replay` or `outcome` follows
+    return mode == _WEBHOOK or (mode == _ASYNC and bool(accepted.status_token))
 
 
 def _nothing() -> None:

@@ -13,11 +13,17 @@ so when its stream breaks before `accepted`, or the runner answers RUN_REASON_RU
 it is started on another runner, each runner at most once per request. A run already accepted is
 not: its stream breaking answers 502 `run_lost`. With no runner taking runs, a request waits up
 to RUNNER_CONNECT_GRACE_S for one (an edge that just started, or a blip) before answering 503.
+A run started again elsewhere is detached again there if its caller's detach time has passed.
+
+Status URLs read kept answers with RunnerService.GetRunAnswer on the channel of any runner with a
+stream open (every runner reads the same store), trying the next on failure, within one short
+deadline: a status URL answers 503 rather than hold its caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import grpc
@@ -27,10 +33,17 @@ from boomerang.v1 import runner_service_pb2 as runner_pb2
 from edge.channels import open_channel
 from edge.runflow_client import Run, RunFlowClient, RunnerUnavailable, RunResult
 
+log = logging.getLogger(__name__)
+
 #: How long a request waits for a runner to take runs before answering 503.
 RUNNER_CONNECT_GRACE_S = 1.0
+#: How long a status URL waits for GetRunAnswer, over every runner tried.
+RUN_ANSWER_DEADLINE_S = 2.0
 
 _DRAINING = resources_pb2.RUN_REASON_RUNNER_DRAINING
+# GetRunAnswer's answers for a token that names nothing (INVALID_ARGUMENT: one the runner finds
+# malformed, which the edge's shape check let through).
+_NO_ANSWER = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
 
 
 class RunnerPool:
@@ -111,6 +124,34 @@ class RunnerPool:
             raise RunnerUnavailable from None
         return client
 
+    async def run_answer(
+        self, company: str, status_token: str, deadline_s: float = RUN_ANSWER_DEADLINE_S
+    ) -> runner_pb2.GetRunAnswerResponse | None:
+        """The answer kept for a status token (its `answer` unset while pending), or None when
+        there is none (NOT_FOUND). Raises RunnerUnavailable when no connected runner answers."""
+        request = runner_pb2.GetRunAnswerRequest(company=company, status_token=status_token)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        clients = self.clients
+        n = len(clients)
+        first = self._turn
+        self._turn = first + 1 if first + 1 < n else 0
+        for i in range(n):
+            client = clients[(first + i) % n]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            if not client.connected:
+                continue
+            try:
+                return await client.run_answer(request, remaining)
+            except grpc.aio.AioRpcError as e:
+                if e.code() in _NO_ANSWER:
+                    return None
+                # Never the token: it is the capability to read the answer.
+                log.warning("GetRunAnswer on runner %s failed: %s", client.name, e.code().name)
+        raise RunnerUnavailable
+
     async def keep_connected(self) -> None:
         """Keep a stream open to every runner; cancel the task to stop (open runs then fail)."""
         async with asyncio.TaskGroup() as streams:
@@ -150,8 +191,12 @@ class PooledRun:
         run = self._run
         return run.run_id if run is not None else None
 
-    async def result(self) -> RunResult:
-        """The callback, or the outcome of a run that ended without one.
+    async def result(self, detach_at: float = 0.0) -> RunResult:
+        """The callback, or the outcome of a run that ended without one (or what else answers
+        the caller: see Run.result).
+
+        `detach_at` (event-loop time, 0: never): from then on the runner is asked to keep the
+        run's answer and say `detached` (RunFlowClient.detach).
 
         Raises RunnerUnavailable when no runner (left) takes the run, RunLost when the stream
         of the runner that accepted it breaks.
@@ -161,6 +206,8 @@ class PooledRun:
             if run is None:
                 run = await self._place()
             try:
+                if detach_at:
+                    await self._detach_when_due(run, detach_at)
                 result = await run.result
             except RunnerUnavailable:
                 self._run = None  # the stream broke before `accepted`: start it elsewhere
@@ -174,6 +221,14 @@ class PooledRun:
         """Tell the runner the caller got `caller_status` instead (no-op once answered)."""
         if self._run is not None and self._client is not None:
             self._client.cancel(self._run, caller_status)
+
+    async def _detach_when_due(self, run: Run, detach_at: float) -> None:
+        delay = detach_at - asyncio.get_running_loop().time()
+        if delay > 0:
+            # asyncio.wait, unlike a timeout around `await`, leaves the future alone at the end.
+            await asyncio.wait((run.result,), timeout=delay)
+        if not run.result.done() and self._client is not None:
+            self._client.detach(run)
 
     async def _place(self) -> Run:
         pool = self._pool

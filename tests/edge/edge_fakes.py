@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -82,6 +83,8 @@ def callback(
     signature: str = SIGNATURE,
     company: str = COMPANY,
     content_type: str = "application/json",
+    mode: int = 0,
+    async_after_ms: int = 0,
 ) -> sync_pb2.CallbackRecord:
     return sync_pb2.CallbackRecord(
         id=cb_id,
@@ -91,6 +94,8 @@ def callback(
         content_type=content_type,
         timeout_ms=timeout_ms,
         deployments=deployments,
+        mode=mode,
+        async_after_ms=async_after_ms,
     )
 
 
@@ -218,6 +223,14 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
 
     With `hold` it records starts and answers none (a runner slow to make runs durable); with
     `draining` it refuses them with RUN_REASON_RUNNER_DRAINING; `drain()` also says `draining`.
+
+    Kept answers, as runner_service.proto has them: an Idempotency-Key is claimed per callback
+    (`keys`); a repeat gets `replay` (with the first answer once there is one) or, with another
+    fingerprint, IDEMPOTENCY_MISMATCH. An ASYNC start gets `accepted` with a status token and its
+    answer is kept in `answers` for GetRunAnswer (v-slow's stays pending until `finish`); a
+    WEBHOOK start gets `accepted` alone. `detach` on an open v-slow run keeps its answer and says
+    `detached`. With `answers_full` every start that needs a kept answer is refused
+    (ANSWERS_QUOTA) and `detach` is ignored. With `lookups_fail` GetRunAnswer is UNAVAILABLE.
     """
 
     starts: list[runner_pb2.RunStart] = field(default_factory=list)
@@ -235,6 +248,18 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
     prefix: str = ""
     hold: bool = False
     draining: bool = False
+    #: (callback id, key) -> the claim of an Idempotency-Key.
+    keys: dict[tuple[str, str], Claim] = field(default_factory=dict)
+    #: status token -> the answer kept for it.
+    answers: dict[str, Kept] = field(default_factory=dict)
+    answers_full: bool = False
+    lookups_fail: bool = False
+    #: GetRunAnswer calls received.
+    lookups: list[runner_pb2.GetRunAnswerRequest] = field(default_factory=list)
+    #: run_refs of every `detach` received.
+    detaches: list[int] = field(default_factory=list)
+    #: run_ref -> (run id, start) of runs open on their stream with no answer sent (v-slow).
+    open: dict[int, tuple[str, runner_pb2.RunStart]] = field(default_factory=dict)
     _n: int = 0
     _outs: list[asyncio.Queue] = field(default_factory=list)
 
@@ -272,6 +297,11 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
                     if event.WhichOneof("event") == "cancel":
                         self.cancels.append(event.run_ref)
                         self.cancel_statuses[event.run_ref] = event.cancel.caller_status
+                        self.open.pop(event.run_ref, None)
+                        continue
+                    if event.WhichOneof("event") == "detach":
+                        self.detaches.append(event.run_ref)
+                        self._detach(event.run_ref, out)
                         continue
                     if self._play(event.run_ref, event.start, out) == "break":
                         await asyncio.sleep(0.05)  # let `accepted` go out first
@@ -280,57 +310,174 @@ class FakeRunner(runner_grpc.RunnerServiceServicer):
             self._outs.remove(out)
             writing.cancel()
 
+    async def GetRunAnswer(self, request, context):
+        if not _authorized(context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad key")
+        self.lookups.append(request)
+        if self.lookups_fail:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "database down")
+        kept = self.answers.get(request.status_token)
+        if kept is None or kept.company != request.company:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such run answer")
+        response = runner_pb2.GetRunAnswerResponse(run_id=kept.run_id)
+        if kept.answer is not None:
+            response.answer.CopyFrom(kept.answer)
+        return response
+
+    def finish(self, run_id: str, callback: runner_pb2.RunCallback) -> None:
+        """A kept-answer run reaches its callback: its status URL answers with it from now on."""
+        for kept in self.answers.values():
+            if kept.run_id == run_id:
+                kept.answer = runner_pb2.StoredAnswer(
+                    callback=callback, content_type=kept.content_type
+                )
+
     def _play(self, ref: int, start: runner_pb2.RunStart, out: asyncio.Queue) -> str:
         self.starts.append(start)
         if self.hold:
             return ""
         if self.draining:
             reason = resources_pb2.RUN_REASON_RUNNER_DRAINING
-            accepted = runner_pb2.RunFlowServerEvent(run_ref=ref, accepted=runner_pb2.RunAccepted())
-            out.put_nowait([accepted, outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)])
+            out.put_nowait(
+                [accepted(ref), outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)]
+            )
             return ""
+        mode = start.answer_mode
+        key = (start.callback_id, start.idempotency_key)
+        if self.answers_full and (start.idempotency_key or mode == runner_pb2.ANSWER_MODE_ASYNC):
+            reason = resources_pb2.RUN_REASON_ANSWERS_QUOTA
+            out.put_nowait(
+                [accepted(ref), outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)]
+            )
+            return ""
+        claim = self.keys.get(key) if start.idempotency_key else None
+        if claim is not None:
+            if claim.fingerprint != start.request_fingerprint:
+                reason = resources_pb2.RUN_REASON_IDEMPOTENCY_MISMATCH
+                second = outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)
+            else:
+                replay = runner_pb2.RunReplay(run_id=claim.run_id, answer=claim.answer)
+                second = runner_pb2.RunFlowServerEvent(run_ref=ref, replay=replay)
+            out.put_nowait([accepted(ref), second])
+            return ""
+
         version = start.version_id
         self._n += 1
         run_id = f"{self.prefix}run-{self._n}"
         known = version.startswith("v-ok") or version in _STARTED
-        accepted = runner_pb2.RunFlowServerEvent(
-            run_ref=ref, accepted=runner_pb2.RunAccepted(run_id=run_id if known else "")
-        )
-        if known:
-            self.run_ids[ref] = run_id
-        if version.startswith("v-ok"):
-            body = json.dumps([{"version": version, "body": start.body.decode()}]).encode()
-            cb = runner_pb2.RunCallback(
-                status_code=201,
-                headers=[
-                    runner_pb2.HttpHeader(name="x-extra", value="yes"),
-                    runner_pb2.HttpHeader(name="content-length", value="999"),
-                    runner_pb2.HttpHeader(name="x-evil", value="a\r\nset-cookie: x=1"),
-                ],
-                body=body,
-            )
-            out.put_nowait([accepted, runner_pb2.RunFlowServerEvent(run_ref=ref, callback=cb)])
-            out.put_nowait([outcome(ref, SUCCEEDED)])
-        elif version == "v-fail":
-            out.put_nowait([accepted, outcome(ref, FAILED, resources_pb2.RUN_REASON_FLOW_FAILED)])
-        elif version == "v-nocb":
-            out.put_nowait(
-                [accepted, outcome(ref, SUCCEEDED, resources_pb2.RUN_REASON_NO_CALLBACK)]
-            )
-        elif version == "v-budget":
-            reason = resources_pb2.RUN_REASON_BUDGET_EXPRESSION_STEPS
-            out.put_nowait([accepted, outcome(ref, FAILED, reason)])
-        elif version in ("v-slow", "v-break"):
-            out.put_nowait([accepted])
-            return "break" if version == "v-break" else ""
-        else:
+        if not known:
             reason = (
                 resources_pb2.RUN_REASON_COMPANY_BUSY
                 if version == "v-busy"
                 else resources_pb2.RUN_REASON_VERSION_NOT_FOUND
             )
-            out.put_nowait([accepted, outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)])
+            out.put_nowait(
+                [accepted(ref), outcome(ref, resources_pb2.RUN_STATUS_UNSPECIFIED, reason)]
+            )
+            return ""
+        self.run_ids[ref] = run_id
+        if start.idempotency_key:
+            claim = self.keys[key] = Claim(start.request_fingerprint, run_id)
+        answer = _answer_event(ref, start)  # None: v-slow and v-break never answer
+        kept = None
+        if answer is not None:
+            kept = runner_pb2.StoredAnswer(content_type=start.content_type)
+            getattr(kept, answer.WhichOneof("event")).CopyFrom(
+                getattr(answer, answer.WhichOneof("event"))
+            )
+
+        if mode in (runner_pb2.ANSWER_MODE_ASYNC, runner_pb2.ANSWER_MODE_WEBHOOK):
+            token = status_token(run_id) if mode == runner_pb2.ANSWER_MODE_ASYNC else ""
+            if token:
+                self.answers[token] = Kept(start.company, run_id, start.content_type, kept)
+            if claim is not None:
+                claim.answer = runner_pb2.StoredAnswer(
+                    queued=runner_pb2.RunQueued(status_token=token), content_type=start.content_type
+                )
+            out.put_nowait([accepted(ref, run_id, token)])
+            return ""
+
+        if answer is None:
+            self.open[ref] = (run_id, start)
+            out.put_nowait([accepted(ref, run_id)])
+            return "break" if version == "v-break" else ""
+        if claim is not None:
+            claim.answer = kept
+        out.put_nowait([accepted(ref, run_id), answer])
+        if answer.HasField("callback"):
+            out.put_nowait([outcome(ref, SUCCEEDED)])
         return ""
+
+    def _detach(self, ref: int, out: asyncio.Queue) -> None:
+        opened = self.open.get(ref)
+        if opened is None or self.answers_full:
+            return  # answered already (or never opened); or no room to keep the answer
+        del self.open[ref]
+        run_id, start = opened
+        token = status_token(run_id)
+        self.answers[token] = Kept(start.company, run_id, start.content_type, None)
+        claim = self.keys.get((start.callback_id, start.idempotency_key))
+        if start.idempotency_key and claim is not None:
+            claim.answer = runner_pb2.StoredAnswer(
+                queued=runner_pb2.RunQueued(status_token=token), content_type=start.content_type
+            )
+        detached = runner_pb2.RunDetached(status_token=token)
+        out.put_nowait([runner_pb2.RunFlowServerEvent(run_ref=ref, detached=detached)])
+
+
+@dataclass
+class Claim:
+    """An Idempotency-Key claimed by a run: its fingerprint and, once there is one, its answer."""
+
+    fingerprint: bytes
+    run_id: str
+    answer: runner_pb2.StoredAnswer | None = None
+
+
+@dataclass
+class Kept:
+    """The answer kept for a status token (None while pending)."""
+
+    company: str
+    run_id: str
+    content_type: str
+    answer: runner_pb2.StoredAnswer | None
+
+
+def status_token(run_id: str) -> str:
+    """A token of the real shape: 26 lowercase ULID-like characters and 52 base-32 ones."""
+    digest_ = hashlib.sha256(run_id.encode()).digest()
+    return digest_.hex()[:26] + base64.b32encode(digest_ * 2).decode().lower()[:52]
+
+
+def accepted(ref: int, run_id: str = "", token: str = "") -> runner_pb2.RunFlowServerEvent:
+    return runner_pb2.RunFlowServerEvent(
+        run_ref=ref, accepted=runner_pb2.RunAccepted(run_id=run_id, status_token=token)
+    )
+
+
+def _answer_event(ref: int, start: runner_pb2.RunStart) -> runner_pb2.RunFlowServerEvent | None:
+    """The event that answers a started run's caller (None: the run never answers)."""
+    version = start.version_id
+    if version.startswith("v-ok"):
+        body = json.dumps([{"version": version, "body": start.body.decode()}]).encode()
+        cb = runner_pb2.RunCallback(
+            status_code=201,
+            headers=[
+                runner_pb2.HttpHeader(name="x-extra", value="yes"),
+                runner_pb2.HttpHeader(name="content-length", value="999"),
+                runner_pb2.HttpHeader(name="x-evil", value="a\r\nset-cookie: x=1"),
+            ],
+            body=body,
+        )
+        return runner_pb2.RunFlowServerEvent(run_ref=ref, callback=cb)
+    if version == "v-fail":
+        return outcome(ref, FAILED, resources_pb2.RUN_REASON_FLOW_FAILED)
+    if version == "v-nocb":
+        return outcome(ref, SUCCEEDED, resources_pb2.RUN_REASON_NO_CALLBACK)
+    if version == "v-budget":
+        return outcome(ref, FAILED, resources_pb2.RUN_REASON_BUDGET_EXPRESSION_STEPS)
+    return None
 
 
 SUCCEEDED = resources_pb2.RUN_STATUS_SUCCEEDED

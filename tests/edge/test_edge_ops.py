@@ -7,7 +7,7 @@ import logging
 from edge_fakes import CB_FAIL, CB_OK, SIGNATURE, callback_url, signed
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge import callbacks
+from edge import answers
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -68,7 +68,7 @@ async def test_internal_errors_are_json_without_internals(edge, caplog, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("internal detail")
 
-    monkeypatch.setattr(callbacks, "_callback_response", broken)
+    monkeypatch.setattr(answers, "callback_response", broken)
     caplog.set_level(logging.ERROR)
     r = await edge.client.get(signed(CB_OK))
 

@@ -40,6 +40,8 @@ def test_budget_reasons_are_budget_and_the_enum_suffix() -> None:
         (r.RUN_REASON_CRASHED, (502, "flow_failed")),
         (r.RUN_REASON_INTERNAL, (502, "flow_failed")),
         (r.RUN_REASON_VERSION_NOT_FOUND, (502, "flow_failed")),
+        (r.RUN_REASON_IDEMPOTENCY_MISMATCH, (422, "idempotency_key_reused")),
+        (r.RUN_REASON_ANSWERS_QUOTA, (429, "answers_quota")),
     ],
 )
 def test_reason_decides_over_status(reason: int, expected: tuple[int, str]) -> None:

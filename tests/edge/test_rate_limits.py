@@ -44,3 +44,12 @@ def test_buckets_are_per_callback():
     assert limiter.take("a", 60) == 0.0
     assert limiter.take("a", 60) > 0
     assert limiter.take("b", 60) == 0.0
+
+
+def test_max_keys_forgets_every_bucket_instead_of_growing() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock, max_keys=3)
+    assert [limiter.take(k, 60) for k in ("a", "a", "b", "c")] == [0.0, 1.0, 0.0, 0.0]
+    assert limiter.take("d", 60) == 0.0  # a fourth key: the three are forgotten
+    assert len(limiter._buckets) == 1
+    assert limiter.take("a", 60) == 0.0  # a fresh bucket
