@@ -37,7 +37,7 @@ from sanic.response import HTTPResponse, empty
 from boomerang.v1 import resources_pb2
 from boomerang.v1 import runner_service_pb2 as runner_pb2
 from edge import answers, cors, errors, idempotency, request_hmac, signatures
-from edge.cache import CallbackRecord
+from edge.cache import CacheState, CallbackRecord
 from edge.outcomes import outcome_error
 from edge.runflow_client import RunLost, RunnerUnavailable
 
@@ -76,12 +76,7 @@ async def handle(
     signature = _signature(request)
     if not signature:
         raise errors.MissingSignature
-    state = ctx.cache.usable(ctx.settings.staleness_limit_s)
-    if state is None:
-        raise errors.NotReady
-    record = state.callback(company, callback_id)
-    if ctx.cache.held.holds(callback_id, record):
-        raise errors.ChangePending
+    state, record = _lookup(ctx, company, callback_id)
     if not signatures.matches(signature, signatures.accepted_digests(record)):
         raise errors.Forbidden
     assert record is not None
@@ -212,16 +207,22 @@ def _kept_answer(
     )
 
 
-def _preflight(request: Request, company: str, callback_id: str) -> HTTPResponse:
-    """A CORS preflight: the callback must be known (and the query's signature right, if any);
-    the same 403 otherwise, so preflights cannot probe callbacks."""
-    ctx = request.app.ctx
+def _lookup(ctx, company: str, callback_id: str) -> tuple[CacheState, CallbackRecord | None]:
+    """The cache's state and the callback's record (None: unknown). Fails closed (503) while the
+    cache is unusable or a change to this callback is in transit (docs/sync.md)."""
     state = ctx.cache.usable(ctx.settings.staleness_limit_s)
     if state is None:
         raise errors.NotReady
     record = state.callback(company, callback_id)
     if ctx.cache.held.holds(callback_id, record):
         raise errors.ChangePending
+    return state, record
+
+
+def _preflight(request: Request, company: str, callback_id: str) -> HTTPResponse:
+    """A CORS preflight: the callback must be known (and the query's signature right, if any);
+    the same 403 otherwise, so preflights cannot probe callbacks."""
+    _, record = _lookup(request.app.ctx, company, callback_id)
     signature = request.args.get(signatures.QUERY_PARAM)
     if signature and not signatures.matches(signature, signatures.accepted_digests(record)):
         record = None
