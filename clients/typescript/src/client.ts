@@ -1,0 +1,148 @@
+/**
+ * `createBoomerangClient`: typed clients of the control plane's management services over one
+ * gRPC (HTTP/2) connection, with the three things every call shares, each an interceptor:
+ *
+ * - the API key, sent as `authorization: Bearer <key>` (none when the key is empty, so the
+ *   server answers MISSING_API_KEY rather than INVALID_API_KEY, as with the Python SDK);
+ * - retries of reads only (unary Get* and List*) on UNAVAILABLE, with the Python SDK's policy
+ *   (clients/boomerang/sdk/channel.py): 4 attempts, backoff from 0.2 s doubling to 3 s, all
+ *   within the call's one deadline. A mutation is never repeated: an UNAVAILABLE may come after
+ *   the server committed it, and repeating CreateCallback would make two callbacks;
+ * - failures as typed errors (errors.ts).
+ *
+ * The service clients are Connect's own, generated from proto/: method names are the RPC names
+ * in lowerCamelCase (`companies.createCompany({name, slug})`) and they return the response
+ * messages of clients/typescript/src/gen.
+ */
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import type { Client, Interceptor } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { ApiKeyService } from "./gen/boomerang/v1/api_key_service_pb.js";
+import { CallbackService } from "./gen/boomerang/v1/callback_service_pb.js";
+import { CallbackSyncService } from "./gen/boomerang/v1/callback_sync_service_pb.js";
+import { CompanyService } from "./gen/boomerang/v1/company_service_pb.js";
+import { EnvironmentService } from "./gen/boomerang/v1/environment_service_pb.js";
+import { FlowService } from "./gen/boomerang/v1/flow_service_pb.js";
+import { RunService } from "./gen/boomerang/v1/run_service_pb.js";
+import { fromConnectError } from "./errors.js";
+
+export interface BoomerangClientOptions {
+  /** The control plane: "http://127.0.0.1:50051", or "127.0.0.1:50051" (plaintext). */
+  target: string;
+  /** The API key; "" sends none. */
+  apiKey: string;
+  /** Each call's deadline in milliseconds, retries included (default 10 000, as in Python). */
+  timeoutMs?: number;
+  /** Extra interceptors, run inside the SDK's (they see every retry attempt). */
+  interceptors?: Interceptor[];
+}
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  backoffMultiplier: number;
+}
+
+/** The Python SDK's read retry policy (gRPC service config there, an interceptor here). */
+export const READ_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  initialBackoffMs: 200,
+  maxBackoffMs: 3000,
+  backoffMultiplier: 2,
+};
+
+export interface BoomerangClient {
+  companies: Client<typeof CompanyService>;
+  environments: Client<typeof EnvironmentService>;
+  flows: Client<typeof FlowService>;
+  callbacks: Client<typeof CallbackService>;
+  apiKeys: Client<typeof ApiKeyService>;
+  runs: Client<typeof RunService>;
+  /** ListEdges (and SyncCallbacks, the edges' own change stream). */
+  callbackSync: Client<typeof CallbackSyncService>;
+  /** Closes the connection; calls made after it open a new one. */
+  close(): void;
+}
+
+export function createBoomerangClient(options: BoomerangClientOptions): BoomerangClient {
+  const baseUrl = /^https?:\/\//.test(options.target) ? options.target : `http://${options.target}`;
+  // Our own session manager, so that close() can end the connection.
+  const sessionManager = new Http2SessionManager(baseUrl);
+  const transport = createGrpcTransport({
+    baseUrl,
+    sessionManager,
+    defaultTimeoutMs: options.timeoutMs ?? 10_000,
+    // Outermost first: errors see the final outcome; retries see each attempt's ConnectError.
+    interceptors: [
+      typedErrors,
+      retryReads(READ_RETRY_POLICY),
+      apiKey(options.apiKey),
+      ...(options.interceptors ?? []),
+    ],
+  });
+  return {
+    companies: createClient(CompanyService, transport),
+    environments: createClient(EnvironmentService, transport),
+    flows: createClient(FlowService, transport),
+    callbacks: createClient(CallbackService, transport),
+    apiKeys: createClient(ApiKeyService, transport),
+    runs: createClient(RunService, transport),
+    callbackSync: createClient(CallbackSyncService, transport),
+    close: () => sessionManager.abort(),
+  };
+}
+
+function apiKey(key: string): Interceptor {
+  return (next) => (req) => {
+    if (key) req.header.set("authorization", `Bearer ${key}`);
+    return next(req);
+  };
+}
+
+const typedErrors: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (error) {
+    throw fromConnectError(error);
+  }
+};
+
+/** True for the methods that only read: unary Get* and List*, safe to send twice. */
+export function isRead(method: { name: string; methodKind: string }): boolean {
+  return method.methodKind === "unary" && /^(Get|List)/.test(method.name);
+}
+
+export function retryReads(policy: RetryPolicy): Interceptor {
+  return (next) => async (req) => {
+    if (!isRead(req.method)) return next(req);
+    let backoff = policy.initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await next(req);
+      } catch (error) {
+        const code = ConnectError.from(error).code;
+        if (code !== Code.Unavailable || attempt >= policy.maxAttempts) throw error;
+      }
+      // Full jitter (gRPC's A6 policy): callers that failed together do not retry together.
+      // The sleep ends early, failing the call, when its deadline or the caller aborts it.
+      await sleep(Math.random() * backoff, req.signal);
+      backoff = Math.min(backoff * policy.backoffMultiplier, policy.maxBackoffMs);
+    }
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
