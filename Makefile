@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The TypeScript SDK's npm packages (clients/typescript), installed exactly from its lockfile.
+TS := clients/typescript
+TS_STAMP := $(TS)/node_modules/.package-lock.json
 
 .PHONY: install run test lint gen check-gen bench clean
 
@@ -14,7 +17,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(TS_STAMP)
+
+# Only where Node.js is: without it the TypeScript SDK is neither regenerated nor tested, and
+# make says so (its test fails instead under CI=true).
+$(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(TS) --ignore-scripts --no-audit --no-fund; \
+	else \
+	  echo "npm not found: the TypeScript SDK (clients/typescript) is not installed; install Node.js 20+"; \
+	fi
 
 ## Starts the control plane and the edge on SQLite with a demo callback, and prints its URL.
 run: install
@@ -30,15 +42,15 @@ lint: install
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/buf format --diff --exit-code
 
-## Regenerates clients/boomerang/v1 from proto/.
+## Regenerates clients/boomerang/v1 and clients/typescript/src/gen from proto/.
 gen: install
 	PYTHON=$(PY) scripts/gen_proto.sh
 
 ## Fails when the checked-in generated code differs from what proto/ generates.
 check-gen: gen
-	git diff --exit-code -- clients/boomerang/v1 || \
+	git diff --exit-code -- clients/boomerang/v1 $(TS)/src/gen || \
 	  (echo "generated code is stale: run 'make gen' and commit" >&2; exit 1)
-	test -z "$$(git status --porcelain -- clients/boomerang/v1)" || \
+	test -z "$$(git status --porcelain -- clients/boomerang/v1 $(TS)/src/gen)" || \
 	  (echo "untracked generated files: run 'make gen' and commit" >&2; exit 1)
 
 bench: install
