@@ -8,14 +8,18 @@
  *   (clients/boomerang/sdk/channel.py): 4 attempts, backoff from 0.2 s doubling to 3 s, all
  *   within the call's one deadline. A mutation is never repeated: an UNAVAILABLE may come after
  *   the server committed it, and repeating CreateCallback would make two callbacks;
- * - failures as typed errors (errors.ts).
+ *
+ * and every failure is thrown as a typed error (errors.ts). That is done around the service
+ * clients, not in an interceptor: Connect turns whatever an interceptor throws back into a
+ * ConnectError.
  *
  * The service clients are Connect's own, generated from proto/: method names are the RPC names
  * in lowerCamelCase (`companies.createCompany({name, slug})`) and they return the response
  * messages of clients/typescript/src/gen.
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import type { Client, Interceptor } from "@connectrpc/connect";
+import type { Client, Interceptor, Transport } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { ApiKeyService } from "./gen/boomerang/v1/api_key_service_pb.js";
 import { CallbackService } from "./gen/boomerang/v1/callback_service_pb.js";
@@ -73,22 +77,21 @@ export function createBoomerangClient(options: BoomerangClientOptions): Boomeran
     baseUrl,
     sessionManager,
     defaultTimeoutMs: options.timeoutMs ?? 10_000,
-    // Outermost first: errors see the final outcome; retries see each attempt's ConnectError.
+    // Outermost first: the retries see each attempt, with the key already set.
     interceptors: [
-      typedErrors,
       retryReads(READ_RETRY_POLICY),
       apiKey(options.apiKey),
       ...(options.interceptors ?? []),
     ],
   });
   return {
-    companies: createClient(CompanyService, transport),
-    environments: createClient(EnvironmentService, transport),
-    flows: createClient(FlowService, transport),
-    callbacks: createClient(CallbackService, transport),
-    apiKeys: createClient(ApiKeyService, transport),
-    runs: createClient(RunService, transport),
-    callbackSync: createClient(CallbackSyncService, transport),
+    companies: typedClient(CompanyService, transport),
+    environments: typedClient(EnvironmentService, transport),
+    flows: typedClient(FlowService, transport),
+    callbacks: typedClient(CallbackService, transport),
+    apiKeys: typedClient(ApiKeyService, transport),
+    runs: typedClient(RunService, transport),
+    callbackSync: typedClient(CallbackSyncService, transport),
     close: () => sessionManager.abort(),
   };
 }
@@ -100,13 +103,31 @@ function apiKey(key: string): Interceptor {
   };
 }
 
-const typedErrors: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (error) {
-    throw fromConnectError(error);
+/** Connect's client of `service`, each method rethrowing its failures as typed errors. */
+function typedClient<T extends DescService>(service: T, transport: Transport): Client<T> {
+  const client = createClient(service, transport) as Record<string, (...args: never[]) => unknown>;
+  const typed: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const call = client[method.localName];
+    typed[method.localName] =
+      method.methodKind === "unary" || method.methodKind === "client_streaming"
+        ? (...args: never[]) => (call(...args) as Promise<unknown>).catch(rethrowTyped)
+        : (...args: never[]) => typedStream(call(...args) as AsyncIterable<unknown>);
   }
-};
+  return typed as Client<T>;
+}
+
+function rethrowTyped(error: unknown): never {
+  throw fromConnectError(error);
+}
+
+async function* typedStream<T>(stream: AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* stream;
+  } catch (error) {
+    rethrowTyped(error);
+  }
+}
 
 /** True for the methods that only read: unary Get* and List*, safe to send twice. */
 export function isRead(method: { name: string; methodKind: string }): boolean {
