@@ -22,4 +22,6 @@ if [ -x clients/typescript/node_modules/.bin/protoc-gen-es ]; then
 else
   echo "gen_proto.sh: clients/typescript/node_modules is missing (Node.js/npm not installed?):" \
     "TypeScript code NOT regenerated; install Node.js 20+ and run 'make install'" >&2
+  # CI must check both SDKs for drift: there, a missing Node.js is a failure.
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
 fi
