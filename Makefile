@@ -33,6 +33,7 @@ run: install
 	$(PY) scripts/run.py
 
 ## Every test: unit, store and API on SQLite and PostgreSQL, sync, runner, edge, end to end.
+## The TypeScript SDK's tests run with them (tests/clients/test_typescript_sdk.py) where Node.js is.
 test: install
 	$(PY) -m pytest -q
 
