@@ -3,12 +3,14 @@
 // metadata, the BadRequest field violations. And the retry rule: reads only.
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
+import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
 import type { Interceptor } from "@connectrpc/connect";
 import {
   AlreadyExists,
   ApiKeyScope,
   BoomerangError,
+  DeadlineExceeded,
   InvalidArgument,
   NotFound,
   PermissionDenied,
@@ -185,4 +187,32 @@ test("retries: a read is tried 4 times on UNAVAILABLE, a mutation once", async (
   attempts.length = 0;
   await failure(down.companies.createCompany({ name: "X", slug: "x" }), Unavailable, "");
   assert.deepEqual(attempts, ["CreateCompany"]);
+});
+
+test("deadline: a server that never answers fails the read once, at its deadline", async () => {
+  // Accepts the connection and says nothing: no attempt ever ends before the deadline.
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const { port } = silent.address() as { port: number };
+  const attempts: string[] = [];
+  const count: Interceptor = (next) => (req) => {
+    attempts.push(req.method.name);
+    return next(req);
+  };
+  const stuck = clientWith(adminKey, {
+    target: `127.0.0.1:${port}`,
+    timeoutMs: 300,
+    interceptors: [count],
+  });
+  const started = Date.now();
+  try {
+    await failure(stuck.companies.listCompanies({}), DeadlineExceeded, "");
+    assert.ok(Date.now() - started < 3_000);
+    assert.deepEqual(attempts, ["ListCompanies"]);
+  } finally {
+    stuck.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
