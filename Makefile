@@ -29,7 +29,8 @@ $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
 	fi
 
 ## Starts the control plane and the edge on SQLite with a demo callback, and prints its URL.
-run: install
+## (Python only: running the service needs no npm packages.)
+run: $(STAMP)
 	$(PY) scripts/run.py
 
 ## Every test: unit, store and API on SQLite and PostgreSQL, sync, runner, edge, end to end.
