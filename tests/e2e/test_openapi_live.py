@@ -53,8 +53,9 @@ CHECKS = [
 ]
 
 #: Statuses the run must get: flows' answers (200, the text callback's 201, async and webhook
-#: 202, a flow without a callback's 502), HEAD's 204, and refusals after real signatures.
-REACHED = {200, 201, 202, 204, 401, 403, 404, 405, 502, 503}
+#: 202, a flow without a callback's 502, a shared Idempotency-Key's 422), HEAD's 204, and refusals
+#: after real signatures.
+REACHED = {200, 201, 202, 204, 401, 403, 404, 405, 422, 502, 503}
 
 schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 #: Operations in the description (every method of every path).
@@ -155,6 +156,10 @@ def fill_in(case, live: Live, rng: random.Random) -> None:
             case.query = {**(case.query or {}), "patchworks_signature": signature}
         elif where < 0.9:
             case.headers = {**(case.headers or {}), "patchworks-signature": signature}
+        if case.method in ("GET", "POST") and rng.random() < 0.2:
+            # A few keys shared by many requests: replays, and reuse for another request (422).
+            key = rng.choice(["key-1", "key-2"])
+            case.headers = {**(case.headers or {}), "Idempotency-Key": key}
         if case.method == "OPTIONS" and rng.random() < 0.5:
             case.headers = {
                 **(case.headers or {}),
