@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlunparse
 
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 
 SYNC_TASK = "edge-sync"
 RUNFLOW_TASK = "edge-runflow"
-_OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.yaml"})
 
 
 @dataclass
@@ -85,6 +86,10 @@ class EdgeContext:
 
 
 EdgeApp = Sanic[Config, EdgeContext]
+
+#: The OpenAPI 3.1 description of the edge's HTTP surface, shipped inside the package
+#: (pyproject's package-data) so an installed edge serves it too.
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
 class EdgeRequest(Request[EdgeApp, SimpleNamespace]):
@@ -160,6 +165,13 @@ def create_app(
     app.add_route(healthz, "/healthz", methods=("GET", "HEAD"))
     app.add_route(readyz, "/readyz", methods=("GET", "HEAD"))
     app.add_route(metrics, "/metrics", methods=("GET",))
+    # The OpenAPI description of what callers see here (docs/openapi.md), read once.
+    description = OPENAPI_PATH.read_bytes()
+
+    async def openapi(request: Request) -> HTTPResponse:
+        return raw(description, content_type="application/yaml")
+
+    app.add_route(openapi, "/openapi.yaml", methods=("GET", "HEAD"))
     app.on_response(_record)
     # Callback answers of every kind, errors included: CORS headers, and webhook ids not spent.
     app.on_response(cors.on_response)
