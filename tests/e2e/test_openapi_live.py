@@ -52,9 +52,10 @@ CHECKS = [
 ]
 
 #: Statuses the run must get: flows' answers (200, the text callback's 201, async and webhook
-#: 202, a flow without a callback's 502, a shared Idempotency-Key's 422), HEAD's 204, and refusals
-#: after real signatures.
-REACHED = {200, 201, 202, 204, 401, 403, 404, 405, 422, 502, 503}
+#: 202, a shared Idempotency-Key's 422), HEAD's 204, and refusals after real signatures. A flow
+#: without a callback (502) is met by too few generated cases to count on (one CI run had none);
+#: the fixture calls it once itself, and the 502 body's schema is the shared error schema.
+REACHED = {200, 201, 202, 204, 401, 403, 404, 405, 422, 503}
 
 schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 #: Operations in the description (every method of every path).
@@ -124,6 +125,11 @@ def live(tmp_path_factory):
         while http.get(status_url).status_code == 202:
             assert time.monotonic() < deadline, "the async run did not answer"
             time.sleep(0.05)
+        lost = callbacks["no_callback"]
+        ended = http.post(
+            f"/api/v1/{COMPANY}/{lost.id}", params={"patchworks_signature": lost.signature}
+        )
+        assert (ended.status_code, ended.json()["error"]) == (502, "no_callback"), ended.text
         yield Live(stack.edge_url, callbacks, status_url.rsplit("/", 1)[1])
     api.channel.close()
     stack.stop()
