@@ -274,7 +274,7 @@ class ShapeLog(_message.Message):
     def __init__(self, shape_id: _Optional[str] = ..., shape_type: _Optional[str] = ..., status: _Optional[str] = ..., duration_us: _Optional[int] = ..., items_in: _Optional[int] = ..., items_out: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "company", "flow_id", "version_id", "environment_id", "callback_id", "status", "start_time", "respond_time", "end_time", "response_status", "error", "shapes", "reason", "attempts")
+    __slots__ = ("id", "company", "flow_id", "version_id", "environment_id", "callback_id", "status", "start_time", "respond_time", "end_time", "response_status", "error", "shapes", "reason", "attempts", "parent_run_id", "notices")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +290,8 @@ class Run(_message.Message):
     SHAPES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
     id: str
     company: str
     flow_id: str
@@ -305,4 +307,18 @@ class Run(_message.Message):
     shapes: _containers.RepeatedCompositeFieldContainer[ShapeLog]
     reason: RunReason
     attempts: int
-    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., version_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., callback_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., response_status: _Optional[int] = ..., error: _Optional[str] = ..., shapes: _Optional[_Iterable[_Union[ShapeLog, _Mapping]]] = ..., reason: _Optional[_Union[RunReason, str]] = ..., attempts: _Optional[int] = ...) -> None: ...
+    parent_run_id: str
+    notices: _containers.RepeatedCompositeFieldContainer[RunNotice]
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., flow_id: _Optional[str] = ..., version_id: _Optional[str] = ..., environment_id: _Optional[str] = ..., callback_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., response_status: _Optional[int] = ..., error: _Optional[str] = ..., shapes: _Optional[_Iterable[_Union[ShapeLog, _Mapping]]] = ..., reason: _Optional[_Union[RunReason, str]] = ..., attempts: _Optional[int] = ..., parent_run_id: _Optional[str] = ..., notices: _Optional[_Iterable[_Union[RunNotice, _Mapping]]] = ...) -> None: ...
+
+class RunNotice(_message.Message):
+    __slots__ = ("shape_id", "level", "message", "time")
+    SHAPE_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    shape_id: str
+    level: str
+    message: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, shape_id: _Optional[str] = ..., level: _Optional[str] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
