@@ -1,0 +1,1 @@
+"""Calls from flows to other systems: connections' credentials, the HTTP client, egress rules."""
