@@ -23,7 +23,7 @@ from console.web import Problem, csrf_ok, render
 log = logging.getLogger("boomerang.console")
 
 #: Paths served without a session.
-PUBLIC = ("/sign-in", "/static/", "/healthz")
+PUBLIC = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
 
 #: Sent with every answer. The pages load scripts and styles only from /static (no inline
 #: script can run, even one an attacker smuggled into a name), are never framed, and send no
@@ -58,6 +58,10 @@ def create_app(settings: ConsoleSettings, *, name: str = "boomerang-console") ->
 
     for module in (auth, companies, flows, callbacks, runs, system):
         module.register(app)
+
+    @app.get("/favicon.ico")
+    async def favicon(request: Request) -> HTTPResponse:
+        return redirect("/static/favicon.svg", status=301)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
