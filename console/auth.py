@@ -51,12 +51,13 @@ def set_cookie(request: Request, response: HTTPResponse, name: str, value: str, 
     )
 
 
-def _sign_in_form(request: Request, problem: Problem | None = None, status: int = 200):
+def _sign_in_form(request: Request, problem: Problem | None = None, status: int = 0):
     sessions: SessionStore = request.app.ctx.sessions
     # The token of the browser's sign-in cookie when it has one: another tab (or a request
     # for the icon) showing the form must not invalidate the form already shown.
     token = sessions.unsign(request.cookies.get(SIGN_IN_COOKIE)) or secrets.token_urlsafe(32)
     request.ctx.csrf_token = token
+    status = status or (problem.status if problem else 200)
     response = render(request, "sign_in.html", status=status, problem=problem)
     set_cookie(request, response, SIGN_IN_COOKIE, sessions.sign(token), 3600)
     return response
