@@ -44,6 +44,11 @@ async def serve(app: Sanic, host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
+        # Already stopping: a second signal (the terminal's Ctrl-C, then `make run`'s SIGTERM)
+        # must not land in the event loop's wakeup pipe while it closes.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
         await server.before_stop()
         await server.close()
         await server.after_stop()
