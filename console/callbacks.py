@@ -10,6 +10,7 @@ only then.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sanic import Request, Sanic
@@ -70,7 +71,10 @@ async def trigger_page(
             environment_id = ""  # a VE deleted meanwhile, or a made-up id: the default
         callbacks, more = await listing(s, s.client.list_callbacks, flow_id)
         deployments = await call(s, s.client.list_deployments, flow_id)
-        urls = [await call(s, s.client.get_callback_url, cb.id, environment_id) for cb in callbacks]
+        # One GetCallbackUrl per callback (the list carries no URLs), at once, on worker threads.
+        urls = await asyncio.gather(
+            *(call(s, s.client.get_callback_url, cb.id, environment_id) for cb in callbacks)
+        )
     except BoomerangError as err:
         return failed(request, err)
     chosen = next((e for e in environments if e.id == environment_id), None)
