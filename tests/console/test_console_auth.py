@@ -215,3 +215,41 @@ def test_a_company_key_sees_nothing_of_another_company(context, console_stack, t
     assert console_stack.api.get_callback(beta_callback.id).signature == beta_callback.signature
     assert alpha_key not in console_stack.console_log()
     assert ADMIN_KEY not in console_stack.console_log()
+
+
+def test_callback_settings_are_checked_at_their_field(console_stack, tenants):
+    flows, _ = tenants
+    flow, callback = flows["alpha"]
+    http = http_sign_in(console_stack.url, ADMIN_KEY)
+    token = csrf_token(http.get(f"/flows/{flow.id}/trigger").text)
+    path = f"/callbacks/{callback.id}/settings"
+    for data, field_id in (
+        ({"content_type": "json", "timeout_ms": "900000"}, f"timeout-{callback.id}"),
+        ({"content_type": "json", "rate_limit_per_minute": "lots"}, f"rate-{callback.id}"),
+        ({"content_type": "custom", "custom_content_type": ""}, f"custom-ct-{callback.id}"),
+        (
+            {"content_type": "custom", "custom_content_type": "not a mime"},
+            f"custom-ct-{callback.id}",
+        ),
+    ):
+        refused = http.post(path, data={"csrf_token": token, **data})
+        assert refused.status_code == 422, data
+        assert f'id="{field_id}-errors"' in refused.text, data
+    assert console_stack.api.get_callback(callback.id).content_type == "application/json"
+    saved = http.post(
+        path,
+        data={
+            "csrf_token": token,
+            "content_type": "custom",
+            "custom_content_type": "text/csv",
+            "timeout_ms": "5000",
+            "rate_limit_per_minute": "60",
+        },
+    )
+    assert saved.status_code == 200 and "Callback settings saved." in saved.text
+    after = console_stack.api.get_callback(callback.id)
+    assert (after.content_type, after.timeout_ms, after.rate_limit_per_minute) == (
+        "text/csv",
+        5000,
+        60,
+    )

@@ -207,3 +207,65 @@ def test_trigger_shape_steps_in_a_browser(context, console_stack):
     assert not [url for url in seen.urls if ADMIN_KEY in url]
     assert not [html for html in seen.html if ADMIN_KEY in html]
     assert ADMIN_KEY not in console_stack.console_log()
+
+
+def test_versions_deploy_disable_and_roll_back(context, console_stack):
+    api = console_stack.api
+    api.create_company(name="Rollers", slug="rollers")
+    flow = api.create_flow("rollers", "versions", GOOD).flow
+    callback = api.create_callback(flow.id, name="hook")
+    url = api.get_callback_url(callback.id).url + "&sku=R1"
+    page = context.new_page()
+    sign_in(page, ADMIN_KEY)
+    page.goto(f"/flows/{flow.id}")
+
+    def states() -> dict[str, str]:
+        rows = page.locator("section[aria-labelledby=versions-h] tbody tr")
+        return {
+            rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i)
+            .locator("td")
+            .nth(1)
+            .inner_text()
+            for i in range(rows.count())
+        }
+
+    page.get_by_role("button", name="Deploy").click()  # the draft, to the default environment
+    assert states() == {"2": "draft", "1": "deployed"}
+    page.get_by_label("Definition (JSON)").fill(
+        json.dumps(
+            {
+                **GOOD,
+                "shapes": [*GOOD["shapes"][:2], {"id": "reply", "type": "callback", "status": 201}],
+            }
+        )
+    )
+    page.get_by_role("button", name="Save draft").click()
+    page.get_by_role("button", name="Deploy").click()
+    assert states() == {"3": "draft", "2": "deployed", "1": "inactive"}
+    poll(lambda: httpx.get(url, timeout=10).status_code == 201, "version 2 answering 201")
+
+    # Disabled: the callback answers 503 disabled; enabled again, it answers.
+    page.get_by_role("button", name="Disable in Default").click()
+    assert "disabled" in page.get_by_role("row").filter(has_text="Default").inner_text()
+    poll(
+        lambda: httpx.get(url, timeout=10).json().get("error") == "disabled",
+        "the disabled deployment answering 503 disabled",
+    )
+    page.get_by_role("button", name="Enable in Default").click()
+
+    # Rolled back: version 1 deployed again, and answering again with its 200.
+    page.get_by_label("Version", exact=True).select_option("1")
+    page.get_by_role("button", name="Deploy").click()
+    assert "Version 1 deployed (enabled)." in page.inner_text("main")
+    assert states() == {"3": "draft", "2": "inactive", "1": "deployed"}
+    poll(lambda: httpx.get(url, timeout=10).status_code == 200, "version 1 answering 200 again")
+
+    # The runs list filters by status.
+    page.goto("/companies/rollers/runs")
+    page.get_by_label("Status", exact=True).select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    assert "No runs match." in page.inner_text("main")
+    page.get_by_label("Status", exact=True).select_option("succeeded")
+    page.get_by_role("button", name="Filter").click()
+    assert page.locator("table a[href^='/runs/']").count() >= 1
+    assert accessibility_problems(page) == []
