@@ -253,3 +253,45 @@ def test_callback_settings_are_checked_at_their_field(console_stack, tenants):
         5000,
         60,
     )
+
+
+def test_create_and_delete_environments_keys_and_companies(console_stack):
+    api = console_stack.api
+    http = http_sign_in(console_stack.url, ADMIN_KEY)
+    token = csrf_token(http.get("/companies").text)
+    assert (
+        http.post("/companies", data={"csrf_token": token, "name": "D", "slug": "doomed"}).url.path
+        == "/companies/doomed"
+    )
+    http.post(
+        "/companies/doomed/environments",
+        data={"csrf_token": token, "name": "Test", "url_prefix": "test"},
+    )
+    (environment,) = api.list_environments("doomed")
+    gone = http.post(
+        f"/companies/doomed/environments/{environment.id}/delete", data={"csrf_token": token}
+    )
+    assert "Virtual environment deleted." in gone.text
+    assert list(api.list_environments("doomed")) == []
+
+    created = http.post("/keys", data={"csrf_token": token, "name": "once", "company": "doomed"})
+    assert created.status_code == 201
+    secret = re.search(
+        r'id="new-secret" class="url" type="text" readonly value="([^"]+)"', created.text
+    )
+    assert secret and http_sign_in(console_stack.url, secret.group(1)).get("/").url.path == (
+        "/companies/doomed"
+    )
+    listed = http.get("/keys?company=doomed")
+    assert secret.group(1) not in listed.text  # shown once, in the answer that made it
+    (key,) = [k for k in api.list_api_keys("doomed") if k.name == "once"]
+    revoked = http.post(f"/keys/{key.id}/revoke", data={"csrf_token": token})
+    assert "Key once revoked." in revoked.text
+    assert [k.HasField("revoke_time") for k in api.list_api_keys("doomed")] == [True]
+
+    wrong = http.post("/companies/doomed/delete", data={"csrf_token": token, "confirm": "doom"})
+    assert wrong.status_code == 422 and 'id="confirm-delete-errors"' in wrong.text
+    assert "doomed" in [c.slug for c in api.list_companies()]
+    deleted = http.post("/companies/doomed/delete", data={"csrf_token": token, "confirm": "doomed"})
+    assert deleted.url.path == "/companies"
+    assert "doomed" not in [c.slug for c in api.list_companies()]

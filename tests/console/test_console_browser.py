@@ -149,6 +149,7 @@ def test_trigger_shape_steps_in_a_browser(context, console_stack):
 
     # Regenerated (grace: none): the old URL is refused, the new one answers.
     page.locator("summary", has_text="Settings").click()
+    seen.look("trigger-settings")
     page.get_by_label("The old URL keeps working for").select_option("0")
     page.get_by_role("button", name="Regenerate signature").click()
     assert "Signature regenerated" in page.inner_text("main")
@@ -197,6 +198,7 @@ def test_trigger_shape_steps_in_a_browser(context, console_stack):
         "flow-invalid-definition",
         "flow",
         "trigger",
+        "trigger-settings",
         "runs",
         "run",
         "edges",
