@@ -65,15 +65,15 @@ async def trigger_page(
     if environment_id is None:
         environment_id = request.args.get("environment", "")
     try:
-        flow = await call(s, s.client.get_flow, flow_id)
-        environments, _ = await listing(s, s.client.list_environments, flow.company)
+        flow = await call(s.client.get_flow, flow_id)
+        environments, _ = await listing(s.client.list_environments, flow.company)
         if environment_id and environment_id not in {e.id for e in environments}:
             environment_id = ""  # a VE deleted meanwhile, or a made-up id: the default
-        callbacks, more = await listing(s, s.client.list_callbacks, flow_id)
-        deployments = await call(s, s.client.list_deployments, flow_id)
+        callbacks, more = await listing(s.client.list_callbacks, flow_id)
+        deployments = await call(s.client.list_deployments, flow_id)
         # One GetCallbackUrl per callback (the list carries no URLs), at once, on worker threads.
         urls = await asyncio.gather(
-            *(call(s, s.client.get_callback_url, cb.id, environment_id) for cb in callbacks)
+            *(call(s.client.get_callback_url, cb.id, environment_id) for cb in callbacks)
         )
     except BoomerangError as err:
         return failed(request, err)
@@ -125,7 +125,6 @@ async def add_callback(request: Request, flow_id: str) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
         callback = await call(
-            s,
             s.client.create_callback,
             flow_id,
             name=form(request, "name").strip(),
@@ -146,7 +145,7 @@ async def _again(request: Request, flow_id: str, problem: Problem, failed_form: 
 
 
 async def _flow_of(s: Session, callback_id: str) -> str:
-    return (await call(s, s.client.get_callback, callback_id)).flow_id
+    return (await call(s.client.get_callback, callback_id)).flow_id
 
 
 async def update_callback(request: Request, callback_id: str) -> HTTPResponse:
@@ -157,7 +156,6 @@ async def update_callback(request: Request, callback_id: str) -> HTTPResponse:
         return failed(request, err)
     try:
         await call(
-            s,
             s.client.update_callback,
             callback_id,
             content_type=_content_type(request),
@@ -183,7 +181,7 @@ async def regenerate(request: Request, callback_id: str) -> HTTPResponse:
         return await _again(request, flow_id, problem, f"regenerate-{callback_id}")
     grace = dt.timedelta(seconds=int(grace_s)) if grace_s != "0" else None
     try:
-        await call(s, s.client.regenerate_signature, callback_id, grace)
+        await call(s.client.regenerate_signature, callback_id, grace)
     except BoomerangError as err:
         return await _again(request, flow_id, Problem.of(err), f"regenerate-{callback_id}")
     old = "stops working at once" if grace is None else "keeps working for the grace period"
@@ -194,7 +192,7 @@ async def delete_callback(request: Request, callback_id: str) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
         flow_id = await _flow_of(s, callback_id)
-        await call(s, s.client.delete_callback, callback_id)
+        await call(s.client.delete_callback, callback_id)
     except BoomerangError as err:
         return failed(request, err)
     return back(request, _here(request, flow_id), "Callback deleted.")

@@ -27,7 +27,7 @@ async def companies_page(
 ) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        companies, more = await listing(s, s.client.list_companies)
+        companies, more = await listing(s.client.list_companies)
     except BoomerangError as err:
         return failed(request, err)
     return render(
@@ -46,7 +46,7 @@ async def create_company(request: Request) -> HTTPResponse:
     s: Session = request.ctx.session
     name, slug = form(request, "name").strip(), form(request, "slug").strip()
     try:
-        await call(s, s.client.create_company, name=name, slug=slug)
+        await call(s.client.create_company, name=name, slug=slug)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await companies_page(request, problem, "company", problem.status)
@@ -59,7 +59,7 @@ async def delete_company(request: Request, slug: str) -> HTTPResponse:
         problem = Problem.field("confirm", f"type {slug} to confirm")
         return await company_page(request, slug, problem, "delete", problem.status)
     try:
-        await call(s, s.client.delete_company, slug)
+        await call(s.client.delete_company, slug)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await company_page(request, slug, problem, "delete", problem.status)
@@ -75,9 +75,9 @@ async def company_page(
 ) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        company = await call(s, s.client.get_company, slug)
-        environments, more_envs = await listing(s, s.client.list_environments, slug)
-        flows, more_flows = await listing(s, s.client.list_flows, slug)
+        company = await call(s.client.get_company, slug)
+        environments, more_envs = await listing(s.client.list_environments, slug)
+        flows, more_flows = await listing(s.client.list_flows, slug)
     except BoomerangError as err:
         return failed(request, err)
     return render(
@@ -99,7 +99,7 @@ async def create_environment(request: Request, slug: str) -> HTTPResponse:
     s: Session = request.ctx.session
     name, prefix = form(request, "name").strip(), form(request, "url_prefix").strip()
     try:
-        await call(s, s.client.create_environment, slug, name, prefix)
+        await call(s.client.create_environment, slug, name, prefix)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await company_page(request, slug, problem, "environment", problem.status)
@@ -109,7 +109,7 @@ async def create_environment(request: Request, slug: str) -> HTTPResponse:
 async def delete_environment(request: Request, slug: str, env_id: str) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        await call(s, s.client.delete_environment, env_id)
+        await call(s.client.delete_environment, env_id)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await company_page(request, slug, problem, f"env-{env_id}", problem.status)
@@ -120,7 +120,7 @@ async def create_flow(request: Request, slug: str) -> HTTPResponse:
     s: Session = request.ctx.session
     name = form(request, "name").strip()
     try:
-        created = await call(s, s.client.create_flow, slug, name)
+        created = await call(s.client.create_flow, slug, name)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await company_page(request, slug, problem, "flow", problem.status)

@@ -76,11 +76,11 @@ async def flow_page(
     s: Session = request.ctx.session
     problem = problem or Problem("")
     try:
-        flow = await call(s, s.client.get_flow, flow_id)
-        draft = await call(s, s.client.get_draft, flow_id)
-        versions, more_versions = await listing(s, s.client.list_versions, flow_id)
-        deployments = await call(s, s.client.list_deployments, flow_id)
-        environments, _ = await listing(s, s.client.list_environments, flow.company)
+        flow = await call(s.client.get_flow, flow_id)
+        draft = await call(s.client.get_draft, flow_id)
+        versions, more_versions = await listing(s.client.list_versions, flow_id)
+        deployments = await call(s.client.list_deployments, flow_id)
+        environments, _ = await listing(s.client.list_environments, flow.company)
     except BoomerangError as err:
         return failed(request, err)
     saved = definition_dict(draft)
@@ -122,7 +122,7 @@ async def save_draft(request: Request, flow_id: str) -> HTTPResponse:
         problem = Problem.field("definition", 'must be a JSON object: {"shapes": [...]}')
         return await flow_page(request, flow_id, problem, "draft", problem.status, text)
     try:
-        version = await call(s, s.client.update_draft, flow_id, definition)
+        version = await call(s.client.update_draft, flow_id, definition)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await flow_page(request, flow_id, problem, "draft", problem.status, text)
@@ -135,7 +135,6 @@ async def deploy(request: Request, flow_id: str) -> HTTPResponse:
     try:
         version_number = number(request, "number", low=0, high=2**31 - 1)
         response = await call(
-            s,
             s.client.deploy_version,
             flow_id,
             version_number,
@@ -161,7 +160,7 @@ async def set_enabled(request: Request, flow_id: str) -> HTTPResponse:
     environment_id = form(request, "environment_id")
     enabled = form(request, "enabled") == "true"
     try:
-        await call(s, s.client.set_deployment_enabled, flow_id, enabled, environment_id)
+        await call(s.client.set_deployment_enabled, flow_id, enabled, environment_id)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await flow_page(
@@ -173,8 +172,8 @@ async def set_enabled(request: Request, flow_id: str) -> HTTPResponse:
 async def delete_flow(request: Request, flow_id: str) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        flow = await call(s, s.client.get_flow, flow_id)
-        await call(s, s.client.delete_flow, flow_id)
+        flow = await call(s.client.get_flow, flow_id)
+        await call(s.client.delete_flow, flow_id)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await flow_page(request, flow_id, problem, "delete", problem.status)

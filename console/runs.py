@@ -59,13 +59,12 @@ async def runs_page(request: Request, slug: str) -> HTTPResponse:
         start_from = start_to = None
     status = filters["status"] if filters["status"] in {v for v, _ in STATUSES} else ""
     try:
-        company = await call(s, s.client.get_company, slug)
-        flows, _ = await listing(s, s.client.list_flows, slug)
+        company = await call(s.client.get_company, slug)
+        flows, _ = await listing(s.client.list_flows, slug)
         runs, more = (
             ([], False)
             if problem.fields
             else await listing(
-                s,
                 s.client.list_runs,
                 slug,
                 filters["flow"],
@@ -101,11 +100,11 @@ async def runs_page(request: Request, slug: str) -> HTTPResponse:
 async def run_page(request: Request, run_id: str) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        run = await call(s, s.client.get_run, run_id)
+        run = await call(s.client.get_run, run_id)
     except BoomerangError as err:
         return failed(request, err)
     try:
-        flow = await call(s, s.client.get_flow, run.flow_id)
+        flow = await call(s.client.get_flow, run.flow_id)
     except NotFound:
         flow = None  # deleted since; its runs stay until their retention ends
     return render(

@@ -29,7 +29,7 @@ def register(app: Sanic) -> None:
 async def edges_page(request: Request) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        edges = await call(s, s.client.list_edges)
+        edges = await call(s.client.list_edges)
     except BoomerangError as err:
         return failed(request, err)
     return render(request, "edges.html", edges=edges)
@@ -44,8 +44,8 @@ async def keys_page(
     s: Session = request.ctx.session
     company = request.args.get("company", "") if s.installation_wide else s.company
     try:
-        keys, more = await listing(s, s.client.list_api_keys, company)
-        companies, _ = await listing(s, s.client.list_companies)
+        keys, more = await listing(s.client.list_api_keys, company)
+        companies, _ = await listing(s.client.list_companies)
     except BoomerangError as err:
         return failed(request, err)
     return render(
@@ -72,9 +72,7 @@ async def create_key(request: Request) -> HTTPResponse:
         problem = Problem.field("scope", "choose one of the scopes offered")
         return await keys_page(request, problem, problem.status)
     try:
-        created = await call(
-            s, s.client.create_api_key, form(request, "name").strip(), company, scope
-        )
+        created = await call(s.client.create_api_key, form(request, "name").strip(), company, scope)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await keys_page(request, problem, problem.status)
@@ -85,7 +83,7 @@ async def create_key(request: Request) -> HTTPResponse:
 async def revoke_key(request: Request, key_id: str) -> HTTPResponse:
     s: Session = request.ctx.session
     try:
-        key = await call(s, s.client.revoke_api_key, key_id)
+        key = await call(s.client.revoke_api_key, key_id)
     except BoomerangError as err:
         problem = Problem.of(err)
         return await keys_page(request, problem, problem.status)

@@ -91,13 +91,13 @@ class Problem:
         ]
 
 
-async def call(session: Session, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn(*args, **kwargs)` (an SDK method of the session's client, which blocks) on a worker
-    thread, so the event loop serves other requests meanwhile."""
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` (an SDK method of the session's client: the SDK is synchronous) on
+    a worker thread, so the event loop serves other requests meanwhile."""
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def listing(session: Session, fn: Callable[..., Iterable[T]], *args: Any, **kw: Any):
+async def listing(fn: Callable[..., Iterable[T]], *args: Any, **kw: Any):
     """The first LIST_LIMIT items of a paginated SDK list, fetched on a worker thread, and
     whether there were more."""
 
