@@ -295,3 +295,23 @@ def test_create_and_delete_environments_keys_and_companies(console_stack):
     deleted = http.post("/companies/doomed/delete", data={"csrf_token": token, "confirm": "doomed"})
     assert deleted.url.path == "/companies"
     assert "doomed" not in [c.slug for c in api.list_companies()]
+
+
+def test_regenerating_with_a_grace_period_says_until_when(console_stack, tenants):
+    flows, _ = tenants
+    flow, callback = flows["beta"]
+    http = http_sign_in(console_stack.url, ADMIN_KEY)
+    page = http.get(f"/flows/{flow.id}/trigger")
+    token = csrf_token(page.text)
+    refused = http.post(
+        f"/callbacks/{callback.id}/regenerate", data={"csrf_token": token, "grace_period": "5"}
+    )
+    assert refused.status_code == 422 and f'id="grace-{callback.id}-errors"' in refused.text
+    done = http.post(
+        f"/callbacks/{callback.id}/regenerate", data={"csrf_token": token, "grace_period": "3600"}
+    )
+    assert "the old URL keeps working for the grace period" in done.text
+    after = console_stack.api.get_callback(callback.id)
+    assert after.signature != callback.signature
+    until = after.previous_signature_expire_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"The previous signature keeps working until {until}." in done.text
