@@ -44,7 +44,7 @@ def duration_ms(run: r.Run) -> str:
     if not run.end_time.seconds:
         return ""
     ms = (run.end_time.ToDatetime() - run.start_time.ToDatetime()).total_seconds() * 1000
-    return f"{ms:.0f} ms"
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
 async def runs_page(request: Request, slug: str) -> HTTPResponse:
@@ -107,6 +107,13 @@ async def run_page(request: Request, run_id: str) -> HTTPResponse:
         flow = await call(s.client.get_flow, run.flow_id)
     except NotFound:
         flow = None  # deleted since; its runs stay until their retention ends
+    environment = ""
+    if run.environment_id:
+        try:
+            found = await call(s.client.get_environment, run.environment_id)
+            environment = f"{found.name} (/{found.url_prefix})"
+        except NotFound:
+            environment = run.environment_id  # deleted since
     return render(
         request,
         "run.html",
@@ -115,4 +122,5 @@ async def run_page(request: Request, run_id: str) -> HTTPResponse:
         status_label=status_label(run),
         reason=enum_name(r.RunReason.Name(run.reason), "RUN_REASON_") if run.reason else "",
         duration=duration_ms(run),
+        environment=environment,
     )

@@ -169,6 +169,7 @@ def test_trigger_shape_steps_in_a_browser(context, console_stack):
         "stock",
         "reply",
     ]
+    assert "United Kingdom (/uk)" in page.inner_text("main")  # where it ran
     seen.look("run")
 
     page.goto("/edges")
