@@ -49,6 +49,7 @@ def create_app(settings: ConsoleSettings, *, name: str = "boomerang-console") ->
         max_s=settings.session_max_s,
         max_sessions=settings.max_sessions,
     )
+    app.ctx.sign_ins = asyncio.Semaphore(auth.MAX_CONCURRENT_SIGN_INS)
     # A definition may be 1 MiB (the default quota); form encoding can triple it.
     app.config.REQUEST_MAX_SIZE = 4 * 1024 * 1024
     app.config.ACCESS_LOG = False  # ours, below: path and status only, never a query or body

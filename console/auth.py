@@ -26,6 +26,9 @@ from console.web import Problem, csrf_ok, form, render
 
 #: Longer than any key Boomerang makes; longer input is refused before any call.
 MAX_KEY_LENGTH = 512
+#: Most sign-ins checked with the control plane at once; more wait their turn, so a flood of
+#: sign-in attempts cannot hold every worker thread (or hammer the control plane).
+MAX_CONCURRENT_SIGN_INS = 8
 
 
 def register(app: Sanic) -> None:
@@ -100,7 +103,8 @@ async def sign_in(request: Request) -> HTTPResponse:
         credentials=credentials,
     )
     try:
-        installation_wide, company = await _check(client)
+        async with request.app.ctx.sign_ins:
+            installation_wide, company = await _check(client)
     except BoomerangError as err:
         client.close()
         if isinstance(err, Unauthenticated):
