@@ -181,3 +181,57 @@ def test_render_is_validated_with_its_field_path(fields, why):
     [(field, description)] = caught.value.violations
     assert field == "definition.shapes[1].render"
     assert why in description
+
+
+# The examples of docs/formats.md, run as written there.
+DOC_ORDER = b"""<order id="42" xmlns:x="urn:acme">
+  <line sku="A1"><qty>2</qty></line>
+  <line sku="B2"/>
+  <x:note>rush</x:note>
+  <gift/>
+</order>"""
+
+
+async def test_the_documented_xml_example():
+    _, responses = await run([callback(unwrap=True)], request(DOC_ORDER, XML))
+    assert responses[0].body == (
+        b'{"order":{"@id":"42","@xmlns:x":"urn:acme","line":[{"@sku":"A1","qty":"2"},'
+        b'{"@sku":"B2"}],"x:note":"rush","gift":null}}'
+    )
+    receipt = (
+        '{receipt: {"@order": payload.order."@id", '
+        'line: payload.order.line[].{"@sku": "@sku", qty: qty}}}'
+    )
+    shapes = [
+        {"id": "receipt", "type": "map", "expression": receipt},
+        {"id": "reply", "type": "callback", "unwrap": True, "render": "xml"},
+    ]
+    _, responses = await run(shapes, request(DOC_ORDER, XML))
+    assert responses[0].body == (
+        b'<?xml version="1.0" encoding="UTF-8"?><receipt order="42"><line sku="A1"><qty>2</qty>'
+        b'</line><line sku="B2"><qty/></line></receipt>'
+    )
+
+
+async def test_the_documented_csv_example():
+    shapes = [
+        {"id": "in_stock", "type": "map", "expression": "payload[?to_number(qty) > `0`]"},
+        {"id": "reply", "type": "callback", "unwrap": True, "render": "csv"},
+    ]
+    body = b'sku,name,qty\r\nA1,"Widget, large",2\r\nB2,Gadget,0\r\n'
+    _, responses = await run(shapes, request(body, CSV))
+    assert responses[0].body == b'sku,name,qty\r\nA1,"Widget, large",2\r\n'
+
+
+async def test_the_documented_formula_guard():
+    guard = (
+        "payload[].{sku: sku, name: (starts_with(name, '=') || starts_with(name, '+') || "
+        "starts_with(name, '-') || starts_with(name, '@')) && join('', ['\\'', name]) || name}"
+    )
+    shapes = [
+        {"id": "guard", "type": "map", "expression": guard},
+        {"id": "reply", "type": "callback", "unwrap": True, "render": "csv"},
+    ]
+    body = b"sku,name\r\n1,=HYPERLINK(x)\r\n2,-5\r\n3,plain\r\n"
+    _, responses = await run(shapes, request(body, CSV))
+    assert responses[0].body == b"sku,name\r\n1,'=HYPERLINK(x)\r\n2,'-5\r\n3,plain\r\n"
