@@ -52,10 +52,13 @@ def headers_object(headers: Pairs) -> dict[str, str]:
     return result
 
 
-def body_payload(body: bytes, headers: Pairs, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+def body_payload(
+    body: bytes, headers: Pairs, max_depth: int = DEFAULT_MAX_DEPTH, meter: Meter | None = None
+) -> Any:
     """A non-empty request body as a payload, by its Content-Type (formats.parse_payload): JSON
     when there is none, XML, CSV, else (or when it does not parse) its text."""
-    return parse_payload(body, header_value(headers, "content-type") or "", max_depth)
+    content_type = header_value(headers, "content-type") or ""
+    return parse_payload(body, content_type, max_depth, meter)
 
 
 def callback_body(

@@ -12,11 +12,15 @@ from control_plane.engine import (
     CallbackResponse,
     DefinitionError,
     ExecutionResult,
+    Progress,
     RunInput,
+    RunState,
     execute,
+    run_shape,
     validate_definition,
 )
-from control_plane.engine.budgets import Budgets
+from control_plane.engine.budgets import Budgets, Meter, SliceExhausted
+from control_plane.engine.formats import CSV_BYTES_PER_STEP, XML_BYTES_PER_STEP
 
 XML = (("Content-Type", "application/xml"),)
 CSV = (("Content-Type", "text/csv"),)
@@ -100,6 +104,28 @@ async def test_xml_nested_past_the_depth_budget_fails_the_run():
     result, _ = await run([callback()], request(body, XML), Budgets(max_depth=8))
     assert (result.status, result.budget) == ("failed", "value_size")
     assert "nested deeper than 8 levels" in result.error
+
+
+@pytest.mark.parametrize(
+    ("headers", "per_step"), [(XML, XML_BYTES_PER_STEP), (CSV, CSV_BYTES_PER_STEP)]
+)
+def test_parsing_xml_and_csv_is_charged_so_large_bodies_leave_the_event_loop(headers, per_step):
+    definition = validate_definition({"shapes": [{"id": "trigger", "type": "trigger"}]})
+    # Few nodes (measuring the bucket costs a step a node), many bytes.
+    text = b"x" * 40_000
+    body = b"<r>" + text + b"</r>" if headers is XML else b"n\r\n" + text + b"\r\n"
+    state = RunState(request(body, headers), Meter(Budgets()))
+    progress = Progress()
+    # Inline, a runner opens a slice (runs/driver.py): the parse does not fit, the shape
+    # moves elsewhere, and the progress is as it was.
+    state.meter.open_slice(2_000)
+    with pytest.raises(SliceExhausted):
+        run_shape(definition, progress, state)
+    assert (progress.position, progress.bucket) == (0, [])
+    state.meter.close_slice()
+    run_shape(definition, progress, state)
+    assert progress.position == 1
+    assert progress.steps >= len(body) // per_step
 
 
 async def test_render_xml_answers_well_formed_xml():
