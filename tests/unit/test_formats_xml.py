@@ -120,6 +120,16 @@ def test_namespaced_names_round_trip_and_stay_namespace_well_formed():
         ({"r": {"p:x": 1}}, "the prefix 'p' is not declared"),
         ({"r": {"@p:x": 1}}, "the prefix 'p' is not declared"),
         ({"r": {"@xmlns:p": ""}}, "cannot be undeclared"),
+        ({"r": {"@xmlns:p": None}}, "cannot be undeclared"),
+        ({"r": {"@xmlns:p": {"u": 1}}}, "a namespace must be a string"),
+        ({"r": {"@xmlns:xmlns": "urn:x"}}, "the prefix 'xmlns' is reserved"),
+        ({"r": {"@xmlns:xml": "urn:x"}}, "the prefix 'xml' is reserved"),
+        ({"r": {"@xmlns": "http://www.w3.org/XML/1998/namespace"}}, "is reserved"),
+        ({"r": {"@xmlns:p": "http://www.w3.org/2000/xmlns/"}}, "is reserved"),
+        (
+            {"r": {"@xmlns:a": "urn:u", "@xmlns:b": "urn:u", "@a:x": 1, "@b:x": 2}},
+            "r.@b:x: the same attribute as another, by namespace",
+        ),
         ({"r": {"@a": {"b": 1}}}, "r.@a: an attribute must be a string"),
         ({"r": {"@a": [1]}}, "r.@a: an attribute must be a string"),
         ({"r": {"#text": {"b": 1}}}, "r.#text: text must be a string"),
@@ -162,11 +172,14 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers(-(10**20), 10**20)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
+    | st.text(max_size=8)
+    | st.sampled_from(["urn:u", "http://www.w3.org/XML/1998/namespace"]),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
-            st.text(max_size=5) | st.sampled_from(["a", "@a", "#text", "x:y", "@xmlns:x"]),
+            st.text(max_size=5)
+            | st.sampled_from(["a", "@a", "#text", "x:y", "@x:y", "@y:y", "@xmlns:x", "@xmlns:y"])
+            | st.sampled_from(["@xmlns", "@xmlns:xml", "@xmlns:xmlns", "@xml:lang"]),
             children,
             max_size=4,
         )
