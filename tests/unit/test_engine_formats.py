@@ -261,3 +261,16 @@ async def test_the_documented_formula_guard():
     body = b"sku,name\r\n1,=HYPERLINK(x)\r\n2,-5\r\n3,plain\r\n"
     _, responses = await run(shapes, request(body, CSV))
     assert responses[0].body == b"sku,name\r\n1,'=HYPERLINK(x)\r\n2,'-5\r\n3,plain\r\n"
+
+
+async def test_the_readme_example():
+    ack = '{ack: {"@order": payload.order."@id", status: \'received\'}}'
+    shapes = [
+        {"id": "ack", "type": "map", "expression": ack},
+        {"id": "reply", "type": "callback", "unwrap": True, "render": "xml"},
+    ]
+    body = b'<order id="42"><line sku="A1"/></order>'
+    _, responses = await run(shapes, request(body, XML))
+    assert responses[0].body == (
+        b'<?xml version="1.0" encoding="UTF-8"?><ack order="42"><status>received</status></ack>'
+    )
