@@ -202,7 +202,7 @@ JSON = st.recursive(
     max_leaves=12,
 )
 SHAPE_KEYS = ["id", "type", "name", "expression", "condition", "payload", "payloads"]
-SHAPE_KEYS += ["variables", "status", "headers", "unwrap", "seconds", "k" * 300]
+SHAPE_KEYS += ["variables", "status", "headers", "unwrap", "render", "seconds", "k" * 300]
 
 
 def nested(depth: int) -> dict:
