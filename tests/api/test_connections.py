@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import duration_pb2
 
 from boomerang.v1 import api_key_service_pb2 as aks
+from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import company_service_pb2 as cs
 from boomerang.v1 import connection_service_pb2 as conns
 from control_plane.domain.connections import resolve_connection
@@ -27,8 +28,9 @@ from control_plane.outbound.credentials import (
     OAuth2ClientCredentials,
 )
 from control_plane.store.db import database
-from tests.api.helpers import Failure, Stubs, database_state, failure, outcome
+from tests.api.helpers import Failure, Stubs, database_state, failure, new_callback, outcome
 from tests.api.test_quotas import refused, set_quotas
+from tests.sync.test_sync_protocol import EdgeStream
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -613,3 +615,38 @@ async def test_updates_keep_the_secret_unless_auth_is_replaced(acme):
     assert [
         row for row in database_state()["Connection"] if any(isinstance(v, bytes) for v in row)
     ] == []
+
+
+async def test_edges_never_hear_of_connections(acme):
+    """The sync stream (snapshot and changes) carries nothing of a connection: no secret, not
+    even its name or URL."""
+    s, md = acme
+    callback = await new_callback(s, md, "globex")
+    await create(s, md, name="snapshot-conn", auth=AUTHS["oauth2_client_credentials"])
+    edge = EdgeStream(s, md)
+    await edge.hello()
+    messages = [await edge.next()]
+    while messages[-1].more:
+        messages.append(await edge.next())
+    assert messages[0].snapshot and [c.id for c in messages[0].callbacks] == [callback.id]
+    await edge.ack(messages[-1])
+
+    # Connection writes, then a callback change: the next message is the callback's alone.
+    made = await create(s, md, name="change-conn", auth=AUTHS["basic"])
+    update = conns.UpdateConnectionRequest(id=made.id, auth=AUTHS["bearer"], update_mask=["auth"])
+    await s.connections.UpdateConnection(update, metadata=md)
+    await s.connections.DeleteConnection(conns.DeleteConnectionRequest(id=made.id), metadata=md)
+    await s.callbacks.UpdateCallback(
+        cbs.UpdateCallbackRequest(id=callback.id, timeout_ms=1000, update_mask=["timeout_ms"]),
+        metadata=md,
+    )
+    change = await edge.next()
+    messages.append(change)
+    assert [c.id for c in change.callbacks] == [callback.id]
+    assert change.revision == messages[0].revision + 1  # no revision for the connections
+    await edge.close()
+
+    wire = b"".join(m.SerializeToString() for m in messages)
+    assert_no_secret(wire)
+    for text in ("snapshot-conn", "change-conn", "erp.example.com", "auth.example.com"):
+        assert text.encode() not in wire
