@@ -59,14 +59,20 @@ def _credentials(auth: cs.ConnectionAuth) -> Credentials | None:
     return None
 
 
-def _settings(request) -> connections.Settings:
+def _settings(request, mask: list[str] | None = None) -> connections.Settings:
+    """The request's settings; with an update's `mask`, fields it does not name are not read
+    (a value there changes nothing, so it cannot be refused either)."""
+
+    def named(path: str) -> bool:
+        return mask is None or path in mask
+
     return connections.Settings(
         name=request.name,
         base_url=request.base_url,
         default_headers=tuple(request.default_headers.items()),
-        timeout_ms=_timeout_ms(request.timeout, request.HasField("timeout")),
+        timeout_ms=_timeout_ms(request.timeout, named("timeout") and request.HasField("timeout")),
         rate_limit_per_minute=request.rate_limit_per_minute,
-        credentials=_credentials(request.auth),
+        credentials=_credentials(request.auth) if named("auth") else None,
     )
 
 
@@ -139,9 +145,8 @@ class ConnectionServicer(Servicer, cs_grpc.ConnectionServiceServicer):
 
     async def UpdateConnection(self, request, context):
         def fn(p):
-            row = connections.update_connection(
-                p, request.id, _settings(request), list(request.update_mask)
-            )
+            mask = list(request.update_mask)
+            row = connections.update_connection(p, request.id, _settings(request, mask), mask)
             return cs.UpdateConnectionResponse(connection=connection(row))
 
         return await self.call(context, fn)

@@ -289,7 +289,9 @@ def default_headers(row: Connection) -> tuple[tuple[str, str], ...]:
 def _connection(p: Principal, connection_id: str, lock: str = "") -> Connection:
     """The connection if `p` may see it; NOT_FOUND exactly as if it did not exist otherwise."""
     require_id("id", connection_id)
-    query = Connection.select(Connection, Company).join(Company)
+    # A write locks the connection's row alone: locking the joined company row too would make
+    # every insert that references the company (runs, keys) wait for it.
+    query = Connection.select() if lock else Connection.select(Connection, Company).join(Company)
     row = lock_rows(query.where(Connection.id == connection_id), lock).get_or_none()
     if row is None or not p.can_see(row.company_id):
         raise errors.not_found(f"connection {connection_id!r}", "CONNECTION_NOT_FOUND")

@@ -409,6 +409,17 @@ async def test_update_mask_rules(acme):
         got = await outcome(s.connections.UpdateConnection(request, metadata=md))
         assert got == Failure(INVALID, "ERROR_REASON_INVALID_ARGUMENT", fields or ["update_mask"])
     assert database_state() == before
+    # Fields the mask does not name are not read: their values can be anything.
+    ignored = conns.UpdateConnectionRequest(
+        id=made.id,
+        name="renamed",
+        base_url="ftp://x",
+        timeout=duration_pb2.Duration(seconds=-1),
+        auth=conns.ConnectionAuth(api_key=conns.ApiKeyAuth(location=9)),
+        update_mask=["name"],
+    )
+    answer = (await s.connections.UpdateConnection(ignored, metadata=md)).connection
+    assert (answer.name, answer.base_url, answer.timeout.seconds) == ("renamed", made.base_url, 30)
 
 
 async def test_names_are_unique_per_company(acme):
