@@ -106,9 +106,15 @@ class Settings:
 # -- validation -------------------------------------------------------------------------------
 
 
-def _control(value: str, allow_tab: bool = False) -> bool:
-    """True if `value` holds a control character (C0, DEL; tab only when not allowed)."""
-    return any((ord(c) < 0x20 and not (allow_tab and c == "\t")) or c == "\x7f" for c in value)
+def _control(value: str) -> bool:
+    """True if `value` holds a C0 control character or DEL (NUL, CR, LF, tab, ...)."""
+    return any(ord(c) < 0x20 or c == "\x7f" for c in value)
+
+
+def _header_safe(value: str) -> bool:
+    """Printable ASCII, spaces and tabs: what every HTTP client sends as a header value as is
+    (RFC 9110 §5.5 without obs-text), so no CR/LF can split a header and no encoding differs."""
+    return all(c == "\t" or " " <= c <= "~" for c in value)
 
 
 def check_url(v: Violations, path: str, url: str) -> None:
@@ -159,8 +165,8 @@ def _headers(v: Violations, headers: tuple[tuple[str, str], ...]) -> None:
         seen.add(lowered)
         if len(value) > MAX_HEADER_VALUE_CHARS:
             v.add(path, f"value must be at most {MAX_HEADER_VALUE_CHARS} characters")
-        elif _control(value, allow_tab=True):
-            v.add(path, "value must not contain control characters (CR, LF, NUL, ...)")
+        elif not _header_safe(value):
+            v.add(path, "value must be printable ASCII, spaces or tabs (no CR, LF, NUL, ...)")
 
 
 def _timeout(v: Violations, timeout_ms: int) -> int:
@@ -177,13 +183,19 @@ def _rate_limit(v: Violations, per_minute: int) -> None:
         )
 
 
-def _text(v: Violations, path: str, value: str, limit: int, *, required: bool = True) -> None:
+def _text(
+    v: Violations, path: str, value: str, limit: int, *, required: bool = True, header: bool = False
+) -> None:
+    """A credential field; `header`: sent as a header value as is (a token, an API key in a
+    header). Descriptions never repeat the value: it may be a secret."""
     if required and not value:
         v.add(path, "must not be empty")
     elif len(value) > limit:
         v.add(path, f"must be at most {limit} characters")
     elif _control(value):
         v.add(path, "must not contain control characters (CR, LF, NUL, ...)")
+    elif header and not _header_safe(value):
+        v.add(path, "must be printable ASCII: it is sent in a header")
 
 
 def _credentials(v: Violations, c: Credentials | None) -> None:
@@ -197,13 +209,13 @@ def _credentials(v: Violations, c: Credentials | None) -> None:
             v.add(f"{base}.username", "must not contain ':' (RFC 7617)")
         _text(v, f"{base}.password", c.password, MAX_SECRET_CHARS)
     elif isinstance(c, BearerCredentials):
-        _text(v, f"{base}.token", c.token, MAX_SECRET_CHARS)
+        _text(v, f"{base}.token", c.token, MAX_SECRET_CHARS, header=True)
     elif isinstance(c, ApiKeyCredentials):
         if len(c.name) > MAX_HEADER_NAME_CHARS or not TOKEN_RE.fullmatch(c.name):
             v.add(f"{base}.name", f"must be an HTTP token of 1-{MAX_HEADER_NAME_CHARS} characters")
         elif c.location == "header" and c.name.lower() in FRAMING_HEADERS:
             v.add(f"{base}.name", "is set by the HTTP client itself and cannot carry a key")
-        _text(v, f"{base}.value", c.value, MAX_SECRET_CHARS)
+        _text(v, f"{base}.value", c.value, MAX_SECRET_CHARS, header=c.location == "header")
     else:
         check_url(v, f"{base}.token_url", c.token_url)
         _text(v, f"{base}.client_id", c.client_id, MAX_CLIENT_ID_CHARS)

@@ -208,6 +208,7 @@ BAD_CREATES = [
     ({"default_headers": {"X-A": "a\r\nInjected: yes"}}, "default_headers['X-A']"),
     ({"default_headers": {"X-A": "a\nb"}}, "default_headers['X-A']"),
     ({"default_headers": {"X-A": "a\x00b"}}, "default_headers['X-A']"),
+    ({"default_headers": {"X-A": "caf\u00e9"}}, "default_headers['X-A']"),
     ({"default_headers": {"Host": "evil.example.com"}}, "default_headers['Host']"),
     ({"default_headers": {"content-length": "5"}}, "default_headers['content-length']"),
     ({"default_headers": {"Transfer-Encoding": "chunked"}}, "default_headers['Transfer-Encoding']"),
@@ -256,6 +257,14 @@ BAD_CREATES = [
         "auth.api_key.location",
     ),
     ({"auth": conns.ConnectionAuth(api_key=conns.ApiKeyAuth(name="k"))}, "auth.api_key.value"),
+    (
+        {"auth": conns.ConnectionAuth(api_key=conns.ApiKeyAuth(name="k", value="cl\u00e9"))},
+        "auth.api_key.value",
+    ),
+    (
+        {"auth": conns.ConnectionAuth(bearer=conns.BearerAuth(token="t\u2028x"))},
+        "auth.bearer.token",
+    ),
     (
         {
             "auth": conns.ConnectionAuth(
@@ -392,6 +401,16 @@ async def test_limits_at_their_edges_are_accepted(acme):
     assert made.timeout.ToMilliseconds() == 100
     # UNSPECIFIED location means HEADER.
     assert made.auth.api_key.location == conns.API_KEY_LOCATION_HEADER
+    # A key in the query may be any text (it is percent-encoded); header values may hold tabs.
+    query_key = conns.ApiKeyAuth(name="key", location=conns.API_KEY_LOCATION_QUERY, value="clé")
+    made = await create(
+        s,
+        md,
+        name="query-key",
+        default_headers={"X-A": "a\tb ~"},
+        auth=conns.ConnectionAuth(api_key=query_key),
+    )
+    assert made.secret_set and made.default_headers["X-A"] == "a\tb ~"
     slow = await create(s, md, name="slow", timeout=seconds(60), rate_limit_per_minute=0)
     assert slow.timeout.seconds == 60 and slow.rate_limit_per_minute == 0
 
