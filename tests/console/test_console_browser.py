@@ -272,3 +272,31 @@ def test_versions_deploy_disable_and_roll_back(context, console_stack):
     page.get_by_role("button", name="Filter").click()
     assert page.locator("table a[href^='/runs/']").count() >= 1
     assert accessibility_problems(page) == []
+
+
+def test_without_a_mouse(context, console_stack):
+    """Signing in and copying a callback's URL with the keyboard alone."""
+    api = console_stack.api
+    api.create_company(name="Keys Only", slug="keyboard")
+    flow = api.create_flow("keyboard", "typed", GOOD).flow
+    callback = api.create_callback(flow.id, name="typed")
+    page = context.new_page()
+
+    def tab_to(selector: str, limit: int = 40) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
+                return
+        pytest.fail(f"Tab never reached {selector}")
+
+    page.goto("/sign-in")
+    tab_to("#api_key")
+    page.keyboard.type(ADMIN_KEY)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/companies")
+    page.goto(f"/flows/{flow.id}/trigger")
+    tab_to("button[data-copy^=url-]")
+    page.keyboard.press("Enter")
+    page.locator(".callback .copied").filter(has_text="Copied the URL").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == api.get_callback_url(callback.id).url
