@@ -289,6 +289,17 @@ def test_create_and_delete_environments_keys_and_companies(console_stack):
     assert "Key once revoked." in revoked.text
     assert [k.HasField("revoke_time") for k in api.list_api_keys("doomed")] == [True]
 
+    flow_page = http.post("/companies/doomed/flows", data={"csrf_token": token, "name": "brief"})
+    flow_id = flow_page.url.path.rsplit("/", 1)[1]
+    added = http.post(f"/flows/{flow_id}/callbacks", data={"csrf_token": token, "name": "cb"})
+    assert "Callback cb added." in added.text
+    (callback,) = api.list_callbacks(flow_id)
+    removed = http.post(f"/callbacks/{callback.id}/delete", data={"csrf_token": token})
+    assert "Callback deleted." in removed.text and list(api.list_callbacks(flow_id)) == []
+    flow_gone = http.post(f"/flows/{flow_id}/delete", data={"csrf_token": token})
+    assert flow_gone.url.path == "/companies/doomed" and "Flow brief deleted." in flow_gone.text
+    assert list(api.list_flows("doomed")) == []
+
     wrong = http.post("/companies/doomed/delete", data={"csrf_token": token, "confirm": "doom"})
     assert wrong.status_code == 422 and 'id="confirm-delete-errors"' in wrong.text
     assert "doomed" in [c.slug for c in api.list_companies()]
