@@ -114,7 +114,7 @@ class RunDriver:
         for run in runs:
             # Callers still waiting get 502 run_lost when the stream closes: record exactly that.
             if run.lane == LANE_CALLER and run.durable and run.record and not run.record.final:
-                run.record.shapes = [s.to_doc() for s in run.progress.shapes]
+                run.record.keep_progress(run.progress)
                 ending = (r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
                 run.record.end(*ending)
                 self.journal.save(run.record, answer=answers.outcome_answer(*ending))
@@ -370,7 +370,7 @@ class RunDriver:
                 self._materialise(run)
                 await self._make_durable(run)
                 await self._sleep(run, begin_wait(definition, progress))
-                end_wait(definition, progress)
+                end_wait(definition, progress, run.state)
                 continue
             response = await self._shape(run)
             if response is not None:
@@ -390,7 +390,7 @@ class RunDriver:
         done = finished(run.version.definition, progress)
         task = None if done else Task(LANE_TAIL, self._state_text(run))
         record.responded(response.status)
-        record.shapes = [s.to_doc() for s in progress.shapes]
+        record.keep_progress(progress)
         if done:
             record.end(r.RUN_STATUS_SUCCEEDED)
         run.answered_with = ("callback", response)
@@ -413,11 +413,11 @@ class RunDriver:
                 if fresh:  # so a runner resuming it waits only for what is left
                     await self._checkpoint(run)
                 await self._sleep(run, left)
-                end_wait(definition, progress)
+                end_wait(definition, progress, run.state)
             else:
                 await self._shape(run)
             await self._checkpoint(run)
-        record.shapes = [s.to_doc() for s in progress.shapes]
+        record.keep_progress(progress)
         record.end(r.RUN_STATUS_SUCCEEDED)
         await self.journal.commit(record, urgent=False)  # nobody waits for a tail
         run.listener.outcome(r.RUN_STATUS_SUCCEEDED, r.RUN_REASON_UNSPECIFIED, "")
@@ -468,7 +468,7 @@ class RunDriver:
             await self._make_durable(run)  # a long shape: give the caller its run id now
         if run.remote is None:
             run.remote = checkpoint.dump(run.input, progress)  # the progress moves to workers
-            progress.bucket, progress.vars = [], {}
+            progress.bucket, progress.vars, progress.saved = [], {}, []
         version = run.version
         while True:
             try:
@@ -497,6 +497,7 @@ class RunDriver:
         if run.remote is not None:
             _, loaded = checkpoint.load(run.remote)
             run.progress.bucket, run.progress.vars = loaded.bucket, loaded.vars
+            run.progress.saved = loaded.saved
             run.remote = None
 
     def _state_text(self, run: ActiveRun) -> str:
@@ -519,12 +520,12 @@ class RunDriver:
         self._send_accepted(run)
 
     async def _checkpoint(self, run: ActiveRun) -> None:
-        run.record.shapes = [s.to_doc() for s in run.progress.shapes]
+        run.record.keep_progress(run.progress)
         await self.journal.commit(run.record, Task(LANE_TAIL, self._state_text(run)), urgent=False)
 
     async def _finish(self, run: ActiveRun, status: int, reason: int, error: str) -> None:
         record = run.record
-        record.shapes = [s.to_doc() for s in run.progress.shapes]
+        record.keep_progress(run.progress)
         record.end(status, reason, error)
         if run.abandoned and not run.durable:
             return  # nobody has its id: the edge may be running the request elsewhere
