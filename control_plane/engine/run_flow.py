@@ -8,20 +8,21 @@ a resumed parent that runs the shape again finds its child rather than starting 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from control_plane.domain.validation import is_id
 from control_plane.engine.expressions import Expression
 from control_plane.engine.run import RunState
 from control_plane.engine.shapes import _VARIABLE_NAME, AsyncShape, Violations, _compile
 
 #: Child runs one run may start.
 MAX_CHILDREN: Final = 100
-#: Links in a chain of run_flow runs: a run started by a callback has depth 0.
+#: Links in a chain of run_flow runs: a run started by a request has depth 0, its child 1.
 MAX_DEPTH: Final = 5
-
-_ID = re.compile(r"[0-9a-z]{26}")
+#: Child runs of one company queued or running at once (runs/children.py): with 100 children
+#: a run and 5 levels, a tree could otherwise reach 100^5 runs.
+MAX_PENDING_CHILDREN: Final = 1_000
 
 
 class RunFlowRefused(Exception):
@@ -42,8 +43,8 @@ class RunFlowShape(AsyncShape):
     def parse_fields(cls, raw: dict[str, Any], path: str, errors: Violations) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         flow = raw.get("flow")
-        if not isinstance(flow, str) or not _ID.fullmatch(flow):
-            errors.append((f"{path}.flow", "must be a flow id (26 lowercase letters and digits)"))
+        if not isinstance(flow, str) or not is_id(flow):
+            errors.append((f"{path}.flow", "must be a flow id"))
         fields["flow"] = flow
         if "variables" in raw:
             variables = raw["variables"]

@@ -45,8 +45,9 @@ from control_plane.engine import (
 )
 from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
 from control_plane.engine.definition import DefinitionError
+from control_plane.engine.run import StartChild
 from control_plane.grpckit.servicer import Runtime
-from control_plane.runs import answers, checkpoint, queue
+from control_plane.runs import answers, checkpoint, children, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
@@ -236,6 +237,7 @@ class RunDriver:
             body=start.body,
         )
         run.state = RunState(run.input, self._meter(record))
+        run.state.start_child = self._child_starter(run)
         run.content_type = start.content_type
         if _keeps_answer(start) and not await self._claim(run, start):
             return  # a repeat of a key, or refused: no run
@@ -549,6 +551,16 @@ class RunDriver:
             run.accepted_sent = True
             run.listener.accepted(run.record.id, run.status_token)
 
+    def _child_starter(self, run: ActiveRun) -> StartChild:
+        """The run's RunState.start_child: queues a run_flow shape's child (runs/children.py)."""
+
+        async def start_child(shape_id: str, flow_id: str, bucket: list, variables: dict) -> str:
+            return await self.rt.db(
+                lambda: children.start(run.record, run.input, shape_id, flow_id, bucket, variables)
+            )
+
+        return start_child
+
     def _meter(self, record: RunRecord) -> Meter:
         left = self._deadline(record) - time.time()
         return Meter(self.settings.budgets, deadline=time.monotonic() + left)
@@ -622,6 +634,7 @@ class RunDriver:
             run.version = version
             run.input, run.progress = checkpoint.load(claimed.state)
             run.state = RunState(run.input, self._meter(record))
+            run.state.start_child = self._child_starter(run)
             log.info("resuming run %s at shape %d", record.id, run.progress.position)
             await self._guarded(run, self._tail)
         except asyncio.CancelledError:
