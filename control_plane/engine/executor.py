@@ -211,9 +211,9 @@ def _advance(definition: Definition, progress: Progress, state: RunState) -> Non
             if owner.MERGE:  # the path just ended: gather its result
                 output = saved["output"] + progress.bucket
                 budgets = state.meter.budgets
-                value_size(
-                    output, budgets.bucket_bytes, "bucket_size", state.meter, budgets.max_depth
-                )
+                # Not metered: the progress has moved already, so this must not raise
+                # SliceExhausted (the shape would run again); the limit bounds the cost.
+                value_size(output, budgets.bucket_bytes, "bucket_size", None, budgets.max_depth)
                 saved["output"] = output
             frame.at += 1
             if frame.at < len(frame.paths):
