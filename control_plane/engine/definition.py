@@ -125,11 +125,12 @@ class _Parser:
             if self.stopped:
                 break
             if len(self.errors) >= _MAX_VIOLATIONS:
+                where = field.removeprefix("definition.")
                 # Enough to act on; listing millions (16 MB of empty shapes) would cost memory.
                 self.errors.append(
                     (
                         "definition.shapes",
-                        f"not checked from {field}[{index}] on: too many violations",
+                        f"not checked from {where}[{index}] on: too many violations",
                     )
                 )
                 self.stopped = True
