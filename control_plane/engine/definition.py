@@ -22,9 +22,18 @@ from control_plane.engine.paths import BranchShape, PathsShape, RouteShape, TryC
 from control_plane.engine.run_flow import RunFlowShape
 from control_plane.engine.shapes import SHAPE_TYPES, CallbackShape, Shape, Violations
 
-for _type in (RouteShape, BranchShape, TryCatchShape, SplitShape, BatchShape, NotifyShape):
+# The catalogue's types kept in modules of their own: they import shapes.py, so it cannot import
+# them; every import of the engine loads this module (engine/__init__.py), completing it.
+for _type in (
+    RouteShape,
+    BranchShape,
+    TryCatchShape,
+    SplitShape,
+    BatchShape,
+    NotifyShape,
+    RunFlowShape,
+):
     SHAPE_TYPES[_type.TYPE] = _type
-SHAPE_TYPES[RunFlowShape.TYPE] = RunFlowShape
 
 DEFAULT_DEFINITION: Final[dict[str, Any]] = {"shapes": [{"id": "trigger", "type": "trigger"}]}
 """A new flow's draft: it answers nothing until the author adds a callback."""
