@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from control_plane.engine.budgets import Meter
 from control_plane.engine.payloads import Pairs, body_payload, headers_object, pairs_object
+
+#: Notices (notify shapes) a run keeps; later ones are only counted.
+MAX_NOTICES: Final = 100
+
+#: Starts a child run (run_flow): (shape id, flow id, bucket, variables) → the child's run id.
+#: Given by the runner (control_plane/runs/children.py); None where no runner is (tools).
+StartChild = Callable[[str, str, list[Any], dict[str, Any]], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +44,23 @@ class CallbackResponse:
 class RunState:
     """What shapes read and change besides the bucket, for one run on one runner.
 
-    `vars` and `responded` are copied in from the run's Progress before a shape runs and back
-    out after it succeeds (executor.run_shape), so a failed or interrupted shape leaves the
-    checkpointed progress as it was.
+    `vars`, `responded`, `notices` and `children` are copied in from the run's Progress before
+    a shape runs and back out after it succeeds (executor.run_shape), so a failed or interrupted
+    shape leaves the checkpointed progress as it was. Shapes replace them, never mutate them.
     """
 
     __slots__ = (
         "_meta",
         "_query",
         "bucket_bytes",
+        "children",
         "input",
         "meter",
+        "notices",
+        "notices_dropped",
         "responded",
         "response",
+        "start_child",
         "vars",
     )
 
@@ -64,6 +76,18 @@ class RunState:
         self._meta: dict[str, Any] | None = None
         #: Approximate JSON size of the bucket after the last shape (0 before any).
         self.bucket_bytes = 0
+        self.notices: list[dict[str, Any]] = []
+        self.notices_dropped = 0
+        #: Child runs started by run_flow shapes so far.
+        self.children = 0
+        self.start_child: StartChild | None = None
+
+    def notice(self, notice: dict[str, Any]) -> None:
+        """Keeps a notify shape's notice: the first MAX_NOTICES, then only counts them."""
+        if len(self.notices) >= MAX_NOTICES:
+            self.notices_dropped += 1
+        else:
+            self.notices = [*self.notices, notice]
 
     def idempotency_key(self, shape_id: str) -> str:
         """The same for every attempt at one shape of one run (a resumed run repeats the shape

@@ -1,7 +1,8 @@
 """The shape types: the fields each one takes, how they are checked, and what each one does.
 
 Each shape turns the bucket (the list of payloads flowing through the flow) into the next one.
-The format itself is described in `control_plane.engine.definition`.
+The format is described in docs/flows.md; control and reshaping shapes are in paths.py,
+flow_control.py, notify.py and run_flow.py.
 """
 
 from __future__ import annotations
@@ -235,6 +236,8 @@ class WaitShape(Shape):
         return bucket
 
 
+#: Every shape type by name. The types kept in their own modules (they import this one) are
+#: added by control_plane.engine.definition, which every import of the engine loads.
 SHAPE_TYPES: dict[str, type[Shape]] = {
     cls.TYPE: cls
     for cls in (

@@ -216,7 +216,15 @@ def run(row: m.Run, company_slug: str, with_shapes: bool) -> r.Run:
         error=row.error,
         reason=row.reason,
         attempts=row.attempts,
+        parent_run_id=row.parent_run_id,
     )
     if with_shapes:
         out.shapes.extend(r.ShapeLog(**s) for s in json.loads(row.shapes))
+        out.notices.extend(_notice(n) for n in json.loads(row.notices))
     return out
+
+
+def _notice(doc: dict) -> r.RunNotice:
+    notice = r.RunNotice(shape_id=doc["shape_id"], level=doc["level"], message=doc["message"])
+    notice.time.FromNanoseconds(int(doc["time"] * 1e9))
+    return notice

@@ -45,8 +45,9 @@ from control_plane.engine import (
 )
 from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
 from control_plane.engine.definition import DefinitionError
+from control_plane.engine.run import StartChild
 from control_plane.grpckit.servicer import Runtime
-from control_plane.runs import answers, checkpoint, queue
+from control_plane.runs import answers, checkpoint, children, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
@@ -114,7 +115,7 @@ class RunDriver:
         for run in runs:
             # Callers still waiting get 502 run_lost when the stream closes: record exactly that.
             if run.lane == LANE_CALLER and run.durable and run.record and not run.record.final:
-                run.record.shapes = [s.to_doc() for s in run.progress.shapes]
+                run.record.keep_progress(run.progress)
                 ending = (r.RUN_STATUS_FAILED, r.RUN_REASON_RUN_LOST, "the runner shut down")
                 run.record.end(*ending)
                 self.journal.save(run.record, answer=answers.outcome_answer(*ending))
@@ -236,6 +237,7 @@ class RunDriver:
             body=start.body,
         )
         run.state = RunState(run.input, self._meter(record))
+        run.state.start_child = self._child_starter(run)
         run.content_type = start.content_type
         if _keeps_answer(start) and not await self._claim(run, start):
             return  # a repeat of a key, or refused: no run
@@ -370,7 +372,7 @@ class RunDriver:
                 self._materialise(run)
                 await self._make_durable(run)
                 await self._sleep(run, begin_wait(definition, progress))
-                end_wait(definition, progress)
+                end_wait(definition, progress, run.state)
                 continue
             response = await self._shape(run)
             if response is not None:
@@ -390,7 +392,7 @@ class RunDriver:
         done = finished(run.version.definition, progress)
         task = None if done else Task(LANE_TAIL, self._state_text(run))
         record.responded(response.status)
-        record.shapes = [s.to_doc() for s in progress.shapes]
+        record.keep_progress(progress)
         if done:
             record.end(r.RUN_STATUS_SUCCEEDED)
         run.answered_with = ("callback", response)
@@ -413,11 +415,11 @@ class RunDriver:
                 if fresh:  # so a runner resuming it waits only for what is left
                     await self._checkpoint(run)
                 await self._sleep(run, left)
-                end_wait(definition, progress)
+                end_wait(definition, progress, run.state)
             else:
                 await self._shape(run)
             await self._checkpoint(run)
-        record.shapes = [s.to_doc() for s in progress.shapes]
+        record.keep_progress(progress)
         record.end(r.RUN_STATUS_SUCCEEDED)
         await self.journal.commit(record, urgent=False)  # nobody waits for a tail
         run.listener.outcome(r.RUN_STATUS_SUCCEEDED, r.RUN_REASON_UNSPECIFIED, "")
@@ -468,7 +470,7 @@ class RunDriver:
             await self._make_durable(run)  # a long shape: give the caller its run id now
         if run.remote is None:
             run.remote = checkpoint.dump(run.input, progress)  # the progress moves to workers
-            progress.bucket, progress.vars = [], {}
+            progress.bucket, progress.vars, progress.saved = [], {}, []
         version = run.version
         while True:
             try:
@@ -497,6 +499,7 @@ class RunDriver:
         if run.remote is not None:
             _, loaded = checkpoint.load(run.remote)
             run.progress.bucket, run.progress.vars = loaded.bucket, loaded.vars
+            run.progress.saved = loaded.saved
             run.remote = None
 
     def _state_text(self, run: ActiveRun) -> str:
@@ -519,12 +522,12 @@ class RunDriver:
         self._send_accepted(run)
 
     async def _checkpoint(self, run: ActiveRun) -> None:
-        run.record.shapes = [s.to_doc() for s in run.progress.shapes]
+        run.record.keep_progress(run.progress)
         await self.journal.commit(run.record, Task(LANE_TAIL, self._state_text(run)), urgent=False)
 
     async def _finish(self, run: ActiveRun, status: int, reason: int, error: str) -> None:
         record = run.record
-        record.shapes = [s.to_doc() for s in run.progress.shapes]
+        record.keep_progress(run.progress)
         record.end(status, reason, error)
         if run.abandoned and not run.durable:
             return  # nobody has its id: the edge may be running the request elsewhere
@@ -547,6 +550,16 @@ class RunDriver:
         if not run.accepted_sent:
             run.accepted_sent = True
             run.listener.accepted(run.record.id, run.status_token)
+
+    def _child_starter(self, run: ActiveRun) -> StartChild:
+        """The run's RunState.start_child: queues a run_flow shape's child (runs/children.py)."""
+
+        async def start_child(shape_id: str, flow_id: str, bucket: list, variables: dict) -> str:
+            return await self.rt.db(
+                lambda: children.start(run.record, run.input, shape_id, flow_id, bucket, variables)
+            )
+
+        return start_child
 
     def _meter(self, record: RunRecord) -> Meter:
         left = self._deadline(record) - time.time()
@@ -621,6 +634,7 @@ class RunDriver:
             run.version = version
             run.input, run.progress = checkpoint.load(claimed.state)
             run.state = RunState(run.input, self._meter(record))
+            run.state.start_child = self._child_starter(run)
             log.info("resuming run %s at shape %d", record.id, run.progress.position)
             await self._guarded(run, self._tail)
         except asyncio.CancelledError:

@@ -236,6 +236,9 @@ RUN_COLUMNS = (
     Run.shapes,
     Run.reason,
     Run.attempts,
+    Run.parent_run_id,
+    Run.depth,
+    Run.notices,
 )
 TASK_COLUMNS = (
     RunTask.run,

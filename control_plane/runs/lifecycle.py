@@ -71,6 +71,17 @@ class RunRecord:
     #: Whether it has a kept_answer row (runs/answers.py): only then do its answers cost a
     #: write.
     keeps_answer: bool = False
+    #: What its notify shapes wrote (engine/notify.py), at most MAX_NOTICES.
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    #: The run whose run_flow shape started this one ("" for a run started by a request), and
+    #: the length of that chain (0 for a run started by a request).
+    parent_run_id: str = ""
+    depth: int = 0
+
+    def keep_progress(self, progress: Any) -> None:
+        """Copies what the record shows of the run's engine.Progress: its log and notices."""
+        self.shapes = [s.to_doc() for s in progress.shapes]
+        self.notices = progress.notices
 
     @property
     def final(self) -> bool:
@@ -113,4 +124,7 @@ class RunRecord:
             _SHAPES_ENCODER.encode(self.shapes),
             self.reason,
             self.attempts,
+            self.parent_run_id,
+            self.depth,
+            _SHAPES_ENCODER.encode(self.notices),
         )

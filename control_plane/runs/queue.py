@@ -105,4 +105,7 @@ def _record(row: Run) -> RunRecord:
         shapes=json.loads(row.shapes),
         attempts=row.attempts,
         has_task=True,
+        notices=json.loads(row.notices),
+        parent_run_id=row.parent_run_id,
+        depth=row.depth,
     )

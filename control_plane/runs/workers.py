@@ -37,7 +37,6 @@ from control_plane.engine import (
     RunInput,
     RunState,
     ShapeFailed,
-    ShapeLog,
     load_definition,
     run_shape,
 )
@@ -105,12 +104,10 @@ class EngineWorkers:
         if kind == "deadline":
             progress.steps = result[1]
             raise DeadlinePassed
-        _, position, responded, shapes, logged, steps = result[:6]
-        progress.position, progress.responded, progress.steps = position, responded, steps
-        progress.set_log([ShapeLog(**doc) for doc in shapes], logged)
+        progress.set_cursor(result[1])
         if kind == "failed":
-            raise ShapeFailed(*result[6:])
-        new_state, answer, bucket_bytes = result[6:]
+            raise ShapeFailed(*result[2:])
+        new_state, answer, bucket_bytes = result[2:]
         return new_state, None if answer is None else CallbackResponse(*answer), bucket_bytes
 
     async def close(self) -> None:
@@ -189,16 +186,9 @@ def _work(
     try:
         response = run_shape(definition, progress, run)
     except ShapeFailed as exc:
-        shape_id = definition.shapes[progress.position].id
-        what = str(exc).removeprefix(f"shape {shape_id!r} failed: ")
-        return ("failed", *_meta(progress), shape_id, what, exc.budget)
+        return ("failed", progress.cursor(), exc.shape_id, exc.what, exc.budget)
     except DeadlinePassed:
         return ("deadline", progress.steps)
     answer = None if response is None else (response.status, response.headers, response.body)
     new_state = checkpoint.dump(run_input, progress)
-    return ("ok", *_meta(progress), new_state, answer, run.bucket_bytes)
-
-
-def _meta(progress: Progress) -> tuple:
-    shapes = [s.to_doc() for s in progress.shapes]
-    return progress.position, progress.responded, shapes, progress.logged, progress.steps
+    return ("ok", progress.cursor(), new_state, answer, run.bucket_bytes)

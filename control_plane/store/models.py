@@ -188,10 +188,15 @@ class Run(BaseModel):
     shapes = peewee.TextField()  # JSON list of shape log entries
     reason = peewee.IntegerField(default=0)  # a RunReason value (control_plane/runs/lifecycle.py)
     attempts = peewee.IntegerField(default=1)  # how many times a runner took the run up
+    # The run whose run_flow shape started this one ("" if none), and the chain's length.
+    parent_run_id = peewee.CharField(max_length=26, default="")
+    depth = peewee.SmallIntegerField(default=0)
+    notices = peewee.TextField(default="[]")  # JSON list of the notify shapes' notices
 
     class Meta:
         indexes = (
             (("company", "started_at"), False),
+            (("parent_run_id",), False),  # a parent's children
             (("flow_id", "started_at"), False),
             (("ended_at",), False),  # retention prunes by end time
         )
