@@ -1,0 +1,38 @@
+"""The runner's settings for outbound calls, read from the environment by control_plane.config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from control_plane.outbound.egress import IPNetwork, parse_allow
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    #: Ranges opened beyond the default egress rule (egress.py): comma-separated CIDRs.
+    #: (BOOMERANG_EGRESS_ALLOW, default none)
+    egress_allow: tuple[IPNetwork, ...] = ()
+    #: A response body larger than this, in bytes, fails the call, compressed or decoded.
+    #: (BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES, default 4 MiB)
+    max_response_bytes: int = 4 << 20
+    #: Connections the runner's pool opens at once, to all upstreams together.
+    #: (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, default 100)
+    max_connections: int = 100
+
+    def __post_init__(self) -> None:
+        if self.max_response_bytes < 1:
+            raise ValueError("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES must be >= 1")
+        if self.max_connections < 1:
+            raise ValueError("BOOMERANG_OUTBOUND_MAX_CONNECTIONS must be >= 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OutboundSettings:
+        d = cls()
+        return cls(
+            egress_allow=parse_allow(env.get("BOOMERANG_EGRESS_ALLOW", "")),
+            max_response_bytes=int(
+                env.get("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES", d.max_response_bytes)
+            ),
+            max_connections=int(env.get("BOOMERANG_OUTBOUND_MAX_CONNECTIONS", d.max_connections)),
+        )
