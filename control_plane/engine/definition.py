@@ -49,6 +49,17 @@ Shape types:
     raw UTF-8 text. Later callbacks answer no one. The bucket is unchanged and the flow goes on.
 ``wait``
     ``seconds``: number, 0 < seconds <= 300. Pauses the run; the bucket is unchanged.
+``connector``
+    An HTTP call; its answer becomes the payload. Exactly one of ``connection`` (a name) with
+    ``path`` (default ``/``), or ``url`` (absolute http(s), no credentials or fragment).
+    ``method`` (GET, POST, PUT, PATCH, DELETE; default GET); ``query`` and ``headers`` (objects
+    of at most 50 names to expressions; a null value leaves the entry out, an array repeats a
+    query parameter); ``body`` (expression: a string is sent as text, anything else as JSON,
+    null sends none); ``timeout_s`` (0 < t <= 60, per attempt); ``retries`` (0-2; connection
+    errors, 429 and 5xx only); ``accept_status`` (statuses 100-599 that do not fail it besides
+    2xx); ``per`` (``bucket``: one call, the bucket becomes ``[answer]``; ``payload``: one call
+    per payload, at most 1,000); ``output`` (``body``, or ``response`` for ``{status, headers,
+    body}``). Spec: ``control_plane.engine.connector``; guide: docs/connector.md.
 
 A shape that raises fails the run; the shapes after it do not run.
 
@@ -67,6 +78,7 @@ from typing import Any, Final
 
 from control_plane.domain.errors import echo
 from control_plane.domain.validation import unprintable
+from control_plane.engine import connector  # noqa: F401 (adds the connector to SHAPE_TYPES)
 from control_plane.engine.shapes import SHAPE_TYPES, CallbackShape, Shape, Violations
 
 DEFAULT_DEFINITION: Final[dict[str, Any]] = {"shapes": [{"id": "trigger", "type": "trigger"}]}

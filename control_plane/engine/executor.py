@@ -88,11 +88,25 @@ class ShapeFailed(Exception):
     """The shape at the progress' position failed; the run fails with it.
 
     `budget` names the budget it exceeded ("expression_steps", "bucket_size", …), or is "" when
-    the flow itself failed (a type error, a value JSON cannot carry)."""
+    the flow itself failed (a type error, a value JSON cannot carry). `error_type` and `status`
+    come from failures that carry them (a connector's: "http_status" and the upstream's
+    status, "egress_refused", "timeout"…), so a handler can tell failures apart."""
 
-    def __init__(self, shape_id: str, what: str, budget: str = "") -> None:
+    def __init__(
+        self,
+        shape_id: str,
+        what: str,
+        budget: str = "",
+        *,
+        error_type: str = "",
+        status: int | None = None,
+    ) -> None:
         super().__init__(f"shape {shape_id!r} failed: {what}")
         self.budget = budget
+        self.shape_id = shape_id
+        self.message = what
+        self.error_type = error_type
+        self.status = status
 
 
 def finished(definition: Definition, progress: Progress) -> bool:
@@ -220,7 +234,15 @@ def _fail(shape: Any, progress: Progress, state: RunState, started: int, exc: Ba
     progress.log(
         ShapeLog(shape.id, shape.TYPE, "failed", _since(started), items_in, 0, error[:2000])
     )
-    raise ShapeFailed(shape.id, error, budget) from None
+    error_type = getattr(exc, "type", "")
+    status = getattr(exc, "status", None)
+    raise ShapeFailed(
+        shape.id,
+        error,
+        budget,
+        error_type=error_type if isinstance(error_type, str) else "",
+        status=status if type(status) is int else None,
+    ) from None
 
 
 @dataclass(slots=True)
@@ -237,10 +259,12 @@ async def execute(
     run_input: RunInput,
     on_callback: Callable[[CallbackResponse], None],
     budgets: Budgets | None = None,
+    outbound: Any = None,
 ) -> ExecutionResult:
     """Runs every shape in order on this event loop: for tests and tools. The runner drives
-    runs itself (control_plane/runs/driver.py), with checkpoints and off-loop evaluation."""
-    state = RunState(run_input, Meter(budgets or Budgets()))
+    runs itself (control_plane/runs/driver.py), with checkpoints and off-loop evaluation.
+    `outbound` is what connector shapes call through (control_plane.outbound.client)."""
+    state = RunState(run_input, Meter(budgets or Budgets()), outbound)
     progress = Progress()
     while not finished(definition, progress):
         if wait_seconds(definition, progress) is not None:
