@@ -87,7 +87,8 @@ class Outbound:
         self.resolve = resolve
         limits = httpx.Limits(
             max_connections=settings.max_connections,
-            max_keepalive_connections=min(20, settings.max_connections),
+            # Kept open up to the limit: a busy flow calls the same few upstreams again and again.
+            max_keepalive_connections=settings.max_connections,
             keepalive_expiry=30.0,
         )
         self.transport = GuardedTransport(
@@ -105,6 +106,9 @@ class Outbound:
         )
         self.tokens = TokenCache(self.transport)
         self.limiter = RateLimiter()
+        # Calls past the pool's size wait here rather than in httpcore's queue, which is scanned
+        # against every connection on each change.
+        self.slots = asyncio.Semaphore(settings.max_connections)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -133,7 +137,7 @@ class Outbound:
                 token = await auth.authorize(connection, headers, query, self.tokens, timeout)
             headers["idempotency-key"] = call.idempotency_key
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(timeout), self.slots:
                     answer = await self._send(call, headers, query, timeout, attempt + 1)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 # Nothing came back (refused, reset, closed before a status line).

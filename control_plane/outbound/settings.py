@@ -16,9 +16,12 @@ class OutboundSettings:
     #: A response body larger than this, in bytes, fails the call, compressed or decoded.
     #: (BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES, default 4 MiB)
     max_response_bytes: int = 4 << 20
-    #: Connections the runner's pool opens at once, to all upstreams together.
-    #: (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, default 100)
-    max_connections: int = 100
+    #: Calls in flight at once on a runner, to all upstreams together (each holds a connection);
+    #: more wait their turn. httpcore's pool does work per request in proportion to its
+    #: connections squared when many are idle: 32 costs ~5 ms of CPU per call at full
+    #: concurrency to one upstream, 100 ~13 ms (docs/connector.md, "Measured").
+    #: (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, default 32)
+    max_connections: int = 32
 
     def __post_init__(self) -> None:
         if self.max_response_bytes < 1:
