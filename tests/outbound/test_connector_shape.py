@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from control_plane.engine import (
     DefinitionError,
@@ -307,3 +309,28 @@ async def test_the_key_is_the_same_after_a_resume(outbound, upstream):
 )
 def test_parse_response(content_type, body, expected) -> None:
     assert parse_response(content_type, body) == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(
+        ["http://x/", "/a", "erp", "GET", "payload", "bucket", "[::1", "http://[::1"]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(ConnectorShape.FIELDS)), JSON_VALUES, max_size=6))
+def test_any_fields_give_a_definition_or_violations(fields) -> None:
+    try:
+        validate_definition(flow(connector(**fields)))
+    except DefinitionError as exc:
+        assert exc.violations
