@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-from control_plane.engine.budgets import value_size
+from control_plane.engine.budgets import BudgetExceeded, value_size
 from control_plane.engine.expressions import Expression
 from control_plane.engine.payloads import encode_json, headers_object, is_json_media_type
 from control_plane.engine.run import RunState
@@ -167,7 +167,8 @@ class ConnectorShape(AsyncShape):
         if self.per == "bucket":
             context = run.context(bucket[0] if bucket else None, bucket)
             key = run.idempotency_key(self.id)
-            return [await self._call(outbound, connection, context, run, key, deadline)]
+            result, _ = await self._call(outbound, connection, context, run, key, deadline)
+            return [result]
         if len(bucket) > MAX_CALLS_PER_SHAPE:
             raise ConnectorFailed(
                 "too_many_calls",
@@ -175,10 +176,21 @@ class ConnectorShape(AsyncShape):
                 "per run of the shape",
             )
         results = []
+        # The answers become the next bucket: stop as soon as their bodies alone pass its
+        # budget, rather than holding up to 1,000 capped responses before the bucket is measured.
+        received, limit = 0, run.meter.budgets.bucket_bytes
         for index, payload in enumerate(bucket):
             context = run.context(payload, bucket)
             key = f"{run.idempotency_key(self.id)}.{index}"
-            results.append(await self._call(outbound, connection, context, run, key, deadline))
+            result, size = await self._call(outbound, connection, context, run, key, deadline)
+            received += size
+            if received > limit:
+                raise BudgetExceeded(
+                    "bucket_size",
+                    f"the answers of the first {index + 1} calls exceed the bucket's budget of "
+                    f"{limit} bytes",
+                )
+            results.append(result)
         return results
 
     async def _connection(self, outbound: Any, run: RunState) -> Any:
@@ -203,7 +215,8 @@ class ConnectorShape(AsyncShape):
         run: RunState,
         key: str,
         deadline: float,
-    ) -> Any:
+    ) -> tuple[Any, int]:
+        """One call; returns its payload and the size of the body it came from."""
         from control_plane.outbound.client import Call, CallFailed  # the engine stays I/O-free
 
         meter = run.meter
@@ -260,8 +273,9 @@ class ConnectorShape(AsyncShape):
             )
         body = parse_response(answer.content_type, answer.body)
         if self.output == "body":
-            return body
-        return {"status": status, "headers": headers_object(answer.headers), "body": body}
+            return body, len(answer.body)
+        response = {"status": status, "headers": headers_object(answer.headers), "body": body}
+        return response, len(answer.body)
 
 
 SHAPE_TYPES[ConnectorShape.TYPE] = ConnectorShape  # definition.py imports this module

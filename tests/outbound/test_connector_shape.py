@@ -334,3 +334,16 @@ def test_any_fields_give_a_definition_or_violations(fields) -> None:
         validate_definition(flow(connector(**fields)))
     except DefinitionError as exc:
         assert exc.violations
+
+
+async def test_per_payload_answers_stop_at_the_bucket_budget(outbound, upstream):
+    upstream.route("/chunk", Reply(200, "y" * 3000))
+    result, _ = await run_flow(
+        outbound,
+        {"id": "n", "type": "manual_payload", "payloads": list(range(10))},
+        connector(url=f"{upstream.url}/chunk", per="payload"),
+        budgets=Budgets(bucket_bytes=8000),
+    )
+    assert result.status == "failed" and result.budget == "bucket_size"
+    assert "first 3 calls" in result.error
+    assert len(upstream.requests("/chunk")) == 3  # no call after the budget was passed
