@@ -78,7 +78,7 @@ class Settings:
     budgets: Budgets = field(default_factory=Budgets)
     #: Connector shapes' calls (control_plane/outbound/settings.py documents each):
     #: BOOMERANG_EGRESS_ALLOW, BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES,
-    #: BOOMERANG_OUTBOUND_MAX_CONNECTIONS. A runner setting.
+    #: BOOMERANG_OUTBOUND_MAX_CONNECTIONS, BOOMERANG_OUTBOUND_CA_FILE. Runner settings.
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     # Security (docs/security.md).
     #: Key that seals callback signatures at rest: base64 of 32 bytes (`openssl rand -base64

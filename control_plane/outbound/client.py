@@ -92,7 +92,10 @@ class Outbound:
             keepalive_expiry=30.0,
         )
         self.transport = GuardedTransport(
-            EgressPolicy(settings.egress_allow), limits, settings.max_response_bytes
+            EgressPolicy(settings.egress_allow),
+            limits,
+            settings.max_response_bytes,
+            settings.ca_file,
         )
         no_cookies = http.cookiejar.CookieJar(
             policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])

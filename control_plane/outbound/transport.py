@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,8 +101,16 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport with its connection pool built on `PinnedBackend`."""
 
-    def __init__(self, policy: EgressPolicy, limits: httpx.Limits, max_response_bytes: int) -> None:
-        super().__init__(limits=limits, trust_env=False)
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        limits: httpx.Limits,
+        max_response_bytes: int,
+        ca_file: str = "",
+    ) -> None:
+        # Certificates are verified (against certifi's CAs, or the operator's file), always.
+        verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        super().__init__(limits=limits, trust_env=False, verify=verify)
         ssl_context = self._pool._ssl_context  # the verifying context httpx built
         # httpx has no parameter for the network backend; the pool it builds is replaced by
         # the same pool on ours (httpx is pinned in constraints.txt).

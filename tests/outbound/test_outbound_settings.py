@@ -35,6 +35,7 @@ def test_defaults_and_environment():
         ("BOOMERANG_EGRESS_ALLOW", "everything", "BOOMERANG_EGRESS_ALLOW"),
         ("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES", "0", "MAX_RESPONSE_BYTES"),
         ("BOOMERANG_OUTBOUND_MAX_CONNECTIONS", "0", "MAX_CONNECTIONS"),
+        ("BOOMERANG_OUTBOUND_CA_FILE", "/nonexistent/ca.pem", "no such file"),
     ],
 )
 def test_bad_settings_are_refused_naming_them(name, value, message):

@@ -4,6 +4,7 @@ every request received is recorded."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +47,7 @@ Route = Callable[[Seen], Reply]
 
 
 class Upstream:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
@@ -101,6 +102,10 @@ class Upstream:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.host = host
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(
@@ -110,7 +115,7 @@ class Upstream:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def route(self, path: str, reply: Route | Reply) -> None:
         self.routes[path] = reply if callable(reply) else (lambda _seen, r=reply: r)
