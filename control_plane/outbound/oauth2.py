@@ -120,6 +120,9 @@ class TokenCache:
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
             raise TokenError(f"the OAuth2 token endpoint answered {status}", status) from None
+        except httpx.HTTPError as exc:  # refused, reset, timed out, an encoded answer
+            what = _short(str(exc)) or type(exc).__name__
+            raise TokenError(f"cannot reach the OAuth2 token endpoint: {what}") from None
         except ValueError as exc:  # not a JSON object
             raise TokenError(f"the OAuth2 token endpoint's answer: {_short(str(exc))}") from None
         self.fetches += 1

@@ -284,3 +284,19 @@ async def test_rate_limited_calls_wait_their_turn(upstream, closing):
     client = outbound_for(connection(upstream.url, rate_limit_per_minute=600), closing)
     bucket = await call_once(client, payloads=[1, 2, 3], per="payload")
     assert len(bucket) == 3 and len(upstream.requests("/api")) == 3
+
+
+async def test_oauth2_token_endpoint_down_fails_the_shape_clearly(upstream, closing):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    upstream.route("/api", echo)
+    creds = oauth2(upstream, url=f"http://127.0.0.1:{port}/token")
+    client = outbound_for(connection(upstream.url, creds), closing)
+    with pytest.raises(ShapeFailed) as caught:
+        await call_once(client)
+    assert caught.value.error_type == "oauth2_token"
+    assert "cannot reach the OAuth2 token endpoint" in str(caught.value)
+    assert upstream.requests("/api") == []
