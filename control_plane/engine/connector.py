@@ -6,7 +6,8 @@ Fields (docs/connector.md has the worked example; `control_plane.engine.definiti
   ``url`` (absolute http(s) URL): exactly one of the two forms;
 - ``method``: GET (default), POST, PUT, PATCH, DELETE;
 - ``query`` and ``headers``: objects of name to expression; ``body``: one expression;
-- ``timeout_s`` (0 < t ≤ 60; default the connection's, else 10), ``retries`` (0-2, default 0),
+- ``timeout_s`` (0 < t ≤ 60; with a connection at most, and by default, the connection's;
+  else default 10), ``retries`` (0-2, default 0),
   ``accept_status`` (statuses 100-599 that do not fail the shape besides 2xx);
 - ``per``: ``"bucket"`` (default: one call, the bucket becomes ``[answer]``) or ``"payload"``
   (one call per payload, in order, each payload replaced by its answer; at most
@@ -239,7 +240,9 @@ class ConnectorShape(AsyncShape):
                     headers.setdefault("content-type", "application/json")
         if connection is not None:
             url = connection.base_url.rstrip("/") + self.path
-            timeout = self.timeout_s or connection.timeout_s or DEFAULT_TIMEOUT_S
+            # The connection's timeout is its owner's limit: a shape may only lower it.
+            limit = connection.timeout_s or MAX_TIMEOUT_S
+            timeout = min(self.timeout_s, limit) if self.timeout_s else limit
         else:
             url, timeout = self.url, self.timeout_s or DEFAULT_TIMEOUT_S
         call = Call(

@@ -55,11 +55,12 @@ Shape types:
     ``method`` (GET, POST, PUT, PATCH, DELETE; default GET); ``query`` and ``headers`` (objects
     of at most 50 names to expressions; a null value leaves the entry out, an array repeats a
     query parameter); ``body`` (expression: a string is sent as text, anything else as JSON,
-    null sends none); ``timeout_s`` (0 < t <= 60, per attempt); ``retries`` (0-2; connection
-    errors, 429 and 5xx only); ``accept_status`` (statuses 100-599 that do not fail it besides
-    2xx); ``per`` (``bucket``: one call, the bucket becomes ``[answer]``; ``payload``: one call
-    per payload, at most 1,000); ``output`` (``body``, or ``response`` for ``{status, headers,
-    body}``). Spec: ``control_plane.engine.connector``; guide: docs/connector.md.
+    null sends none); ``timeout_s`` (0 < t <= 60, per attempt; with a connection, at most its
+    own); ``retries`` (0-2; connection errors, 429 and 5xx only); ``accept_status`` (statuses
+    100-599 that do not fail it besides 2xx); ``per`` (``bucket``: one call, the bucket becomes
+    ``[answer]``; ``payload``: one call per payload, at most 1,000); ``output`` (``body``, or
+    ``response`` for ``{status, headers, body}``). Spec: ``control_plane.engine.connector``;
+    guide: docs/connector.md.
 
 A shape that raises fails the run; the shapes after it do not run.
 

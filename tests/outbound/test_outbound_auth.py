@@ -300,3 +300,13 @@ async def test_oauth2_token_endpoint_down_fails_the_shape_clearly(upstream, clos
     assert caught.value.error_type == "oauth2_token"
     assert "cannot reach the OAuth2 token endpoint" in str(caught.value)
     assert upstream.requests("/api") == []
+
+
+async def test_a_shape_may_lower_the_connections_timeout_not_raise_it(upstream, closing):
+    upstream.route("/api", Reply(200, "late", delay_s=1.0))
+    client = outbound_for(connection(upstream.url, timeout_s=0.3), closing)
+    with pytest.raises(ShapeFailed, match=r"within 0\.3 s"):
+        await call_once(client, timeout_s=5)
+    client = outbound_for(connection(upstream.url, timeout_s=5.0), closing)
+    with pytest.raises(ShapeFailed, match=r"within 0\.2 s"):
+        await call_once(client, timeout_s=0.2)
