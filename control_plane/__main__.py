@@ -7,8 +7,9 @@ create-admin-key
          makes a new installation-wide key and prints it: the way back in for an operator with
          access to the database after every admin key was revoked or lost.
 rotate-secret-key
-         re-seals every callback signature with BOOMERANG_SECRET_KEY, opening the old ones with
-         BOOMERANG_SECRET_KEY_PREVIOUS (docs/security.md, "Rotating the secret key").
+         re-seals every callback signature, HMAC secret and connection secret with
+         BOOMERANG_SECRET_KEY, opening the old ones with BOOMERANG_SECRET_KEY_PREVIOUS
+         (docs/security.md, "Rotating the secret key").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 
 from control_plane import secrets
 from control_plane.config import Settings
+from control_plane.domain import connections
 from control_plane.domain.api_keys import create_admin_key, ensure_admin_key
 from control_plane.domain.callbacks import check_secret_key, reseal_signatures
 from control_plane.store.db import open_database
@@ -31,8 +33,8 @@ from control_plane.store.migrate import migrate, pending
 
 def _prepare(settings: Settings, run_migrations: bool) -> int:
     db = open_database(settings.database_url)
-    if run_migrations or settings.role != "runner":
-        secrets.configure(settings)  # migrations seal old signatures with it
+    # Every role: migrations seal old signatures with it, runners open connection secrets.
+    secrets.configure(settings)
     with db.connection_context():
         if run_migrations:
             for name in migrate():
@@ -45,11 +47,14 @@ def _prepare(settings: Settings, run_migrations: bool) -> int:
                 file=sys.stderr,
             )
             return 2
-        if settings.role != "runner":
+        # Runners need only the connections' secrets; the API needs every sealed value.
+        problem = connections.check_secret_key()
+        if not problem and settings.role != "runner":
             problem = check_secret_key()
-            if problem:
-                print(f"error: {problem}", file=sys.stderr)
-                return 2
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if settings.role != "runner":
             _, secret = ensure_admin_key(settings.admin_key)
             if secret:
                 # Printed once, on first start; only its digest is stored.
@@ -63,8 +68,10 @@ def _rotate(settings: Settings) -> int:
         return code
     with open_database(settings.database_url).connection_context():
         count = reseal_signatures()
+        resealed_connections = connections.reseal_secrets()
     print(
-        f"re-sealed {count} callback signature(s) and HMAC secret(s) with the current key",
+        f"re-sealed {count} callback signature(s) and HMAC secret(s) and "
+        f"{resealed_connections} connection secret(s) with the current key",
         flush=True,
     )
     return 0
@@ -81,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending migrations and exit")
     sub.add_parser("create-admin-key", help="create and print a new installation-wide key")
     sub.add_parser(
-        "rotate-secret-key", help="re-seal callback signatures with BOOMERANG_SECRET_KEY"
+        "rotate-secret-key",
+        help="re-seal callback and connection secrets with BOOMERANG_SECRET_KEY",
     )
     args = parser.parse_args(argv)
 

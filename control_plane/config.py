@@ -81,9 +81,9 @@ class Settings:
     #: BOOMERANG_OUTBOUND_MAX_CONNECTIONS, BOOMERANG_OUTBOUND_CA_FILE. Runner settings.
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     # Security (docs/security.md).
-    #: Key that seals callback signatures at rest: base64 of 32 bytes (`openssl rand -base64
-    #: 32`). Empty: a key file made once in the state dir. Replicas sharing a database must all
-    #: have the same key. (BOOMERANG_SECRET_KEY)
+    #: Key that seals callback signatures and connection secrets at rest: base64 of 32 bytes
+    #: (`openssl rand -base64 32`). Empty: a key file made once in the state dir. Replicas
+    #: sharing a database, runners included, must all have the same key. (BOOMERANG_SECRET_KEY)
     secret_key: str = field(default="", repr=False)  # never in a log line
     #: Keys sealed with before a rotation, comma-separated, still accepted for opening until
     #: `python -m control_plane rotate-secret-key` has re-sealed everything.

@@ -21,6 +21,8 @@ from boomerang.v1 import (
     callback_sync_service_pb2_grpc,
     company_service_pb2,
     company_service_pb2_grpc,
+    connection_service_pb2,
+    connection_service_pb2_grpc,
     environment_service_pb2,
     environment_service_pb2_grpc,
     flow_service_pb2,
@@ -34,6 +36,7 @@ from control_plane import secrets
 from control_plane.api.api_keys import ApiKeyServicer
 from control_plane.api.callbacks import CallbackServicer
 from control_plane.api.companies import CompanyServicer, EnvironmentServicer
+from control_plane.api.connections import ConnectionServicer
 from control_plane.api.flows import FlowServicer
 from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
@@ -107,8 +110,8 @@ class ControlPlane:
         )
         self.driver = RunDriver(self.runtime, self.journal, self.runner_id, self.outbound)
         self.retention = RunRetention(self.runtime)
-        if self.settings.role != "runner":  # runners never see signatures
-            secrets.configure(settings)
+        # Every role: runners open connection secrets just before a connector's call.
+        secrets.configure(settings)
         self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[DecodeErrors()])
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -124,6 +127,9 @@ class ControlPlane:
             flow_service_pb2_grpc.add_FlowServiceServicer_to_server(FlowServicer(rt), s)
             callback_service_pb2_grpc.add_CallbackServiceServicer_to_server(CallbackServicer(rt), s)
             api_key_service_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(rt), s)
+            connection_service_pb2_grpc.add_ConnectionServiceServicer_to_server(
+                ConnectionServicer(rt), s
+            )
             run_service_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(rt), s)
             callback_sync_service_pb2_grpc.add_CallbackSyncServiceServicer_to_server(
                 CallbackSyncServicer(rt, self.feed), s
@@ -134,6 +140,7 @@ class ControlPlane:
                 _name(flow_service_pb2, "FlowService"),
                 _name(callback_service_pb2, "CallbackService"),
                 _name(api_key_service_pb2, "ApiKeyService"),
+                _name(connection_service_pb2, "ConnectionService"),
                 _name(run_service_pb2, "RunService"),
                 _name(callback_sync_service_pb2, "CallbackSyncService"),
             ]

@@ -22,7 +22,15 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from boomerang.sdk import BoomerangError, Client
+from boomerang.sdk import (
+    NO_AUTH,
+    BoomerangError,
+    Client,
+    api_key_auth,
+    basic_auth,
+    bearer_auth,
+    oauth2_client_credentials,
+)
 from boomerang.sdk.channel import tls_credentials
 from boomerang.sdk.structs import message_dict
 
@@ -275,19 +283,25 @@ def _security_settings(p: argparse.ArgumentParser) -> None:
     )
 
 
+def read_secret(path: str, what: str) -> str:
+    """A secret from the file `path` ("-" for stdin), without its final line break. Secrets are
+    never taken as argument values: other users of the machine can read a command line."""
+    if path == "-":
+        return sys.stdin.read().rstrip("\r\n")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except (OSError, UnicodeError) as err:
+        # The OS error names the file, never its content.
+        raise UsageError(f"cannot read the {what} file: {err}") from err
+
+
 def _hmac_secret(a: argparse.Namespace) -> str:
     if not a.hmac_secret_file:
         return ""
     if a.hmac_scheme is None:
         raise UsageError("--hmac-secret-file needs --hmac-scheme")
-    if a.hmac_secret_file == "-":
-        return sys.stdin.read().rstrip("\r\n")
-    try:
-        with open(a.hmac_secret_file, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
-    except (OSError, UnicodeError) as err:
-        # The OS error names the file, never its content.
-        raise UsageError(f"cannot read the HMAC secret file: {err}") from err
+    return read_secret(a.hmac_secret_file, "HMAC secret")
 
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -378,6 +392,174 @@ def _callbacks(cmd: Commands) -> None:
     _environment(p)
 
 
+# --auth kinds, and the options each takes: (required, optional); "*_file" options hold secrets.
+AUTH_OPTIONS = {
+    "none": ((), ()),
+    "basic": (("username", "password_file"), ()),
+    "bearer": (("token_file",), ()),
+    "api-key": (("api_key_name", "api_key_file"), ("api_key_in",)),
+    "oauth2": (("token_url", "client_id", "client_secret_file"), ("scope", "audience")),
+}
+_AUTH_FIELDS = sorted({name for req, opt in AUTH_OPTIONS.values() for name in (*req, *opt)})
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _auth(a: argparse.Namespace):
+    """The credentials `--auth` and its options describe; None without --auth (on update: keep
+    the stored ones)."""
+    given = [name for name in _AUTH_FIELDS if getattr(a, name) is not None]
+    if a.auth is None:
+        if given:
+            raise UsageError(f"{_option(given[0])} needs --auth")
+        return None
+    required, optional = AUTH_OPTIONS[a.auth]
+    for name in given:
+        if name not in required + optional:
+            raise UsageError(f"{_option(name)} does not go with --auth {a.auth}")
+    missing = [_option(name) for name in required if getattr(a, name) is None]
+    if missing:
+        raise UsageError(f"--auth {a.auth} needs {', '.join(missing)}")
+    if sum(getattr(a, name) == "-" for name in given if name.endswith("_file")) > 1:
+        raise UsageError("only one secret can come from stdin ('-')")
+    if a.auth == "basic":
+        return basic_auth(a.username, read_secret(a.password_file, "password"))
+    if a.auth == "bearer":
+        return bearer_auth(read_secret(a.token_file, "token"))
+    if a.auth == "api-key":
+        value = read_secret(a.api_key_file, "API key")
+        return api_key_auth(a.api_key_name, value, a.api_key_in or "header")
+    if a.auth == "oauth2":
+        secret = read_secret(a.client_secret_file, "client secret")
+        return oauth2_client_credentials(
+            a.token_url, a.client_id, secret, a.scope or (), a.audience or ""
+        )
+    return NO_AUTH
+
+
+def header(text: str) -> tuple[str, str]:
+    """ "Name: value" as (name, value)."""
+    name, colon, value = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(
+            f"not a header: {text!r} (e.g. 'Accept: application/json')"
+        )
+    return name.strip(), value.strip()
+
+
+def _headers(a: argparse.Namespace) -> dict[str, str] | None:
+    if a.no_headers:
+        if a.header:
+            raise UsageError("--no-headers and --header contradict each other")
+        return {}
+    return None if a.header is None else dict(a.header)
+
+
+def _connection_settings(p: argparse.ArgumentParser, create: bool) -> None:
+    if create:
+        p.add_argument("--company", required=True, help="company slug")
+    p.add_argument("--name", required=create, help="what connector shapes name it by (a slug)")
+    p.add_argument("--base-url", required=create, help="absolute http(s) URL")
+    p.add_argument(
+        "--header",
+        type=header,
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="a default header (repeat for more)" + ("; replaces them all" if not create else ""),
+    )
+    if not create:
+        p.add_argument("--no-headers", action="store_true", help="remove every default header")
+    p.add_argument(
+        "--timeout",
+        dest="connection_timeout",  # not the global --timeout, each call's deadline
+        type=duration,
+        help="time for one call, 100ms to 60s (default 30s)"
+        + ("; 0: the default" if not create else ""),
+    )
+    p.add_argument("--rate-limit-per-minute", type=int, help="calls per minute (0: unlimited)")
+    p.add_argument(
+        "--auth",
+        choices=list(AUTH_OPTIONS),
+        help="credentials: each kind takes the options below"
+        + ("; replaces the stored ones whole ('none' removes them)" if not create else ""),
+    )
+    secret = "never on the command line ('-' for stdin)"
+    p.add_argument("--username", help="basic")
+    p.add_argument(
+        "--password-file", metavar="FILE", help=f"basic: file holding the password, {secret}"
+    )
+    p.add_argument("--token-file", metavar="FILE", help=f"bearer: file holding the token, {secret}")
+    p.add_argument("--api-key-name", metavar="NAME", help="api-key: header or query parameter name")
+    p.add_argument(
+        "--api-key-in", choices=["header", "query"], help="api-key: where (default header)"
+    )
+    p.add_argument(
+        "--api-key-file", metavar="FILE", help=f"api-key: file holding the key, {secret}"
+    )
+    p.add_argument("--token-url", help="oauth2: the token endpoint")
+    p.add_argument("--client-id", help="oauth2")
+    p.add_argument(
+        "--client-secret-file",
+        metavar="FILE",
+        help=f"oauth2: file holding the client secret, {secret}",
+    )
+    p.add_argument("--scope", action="append", help="oauth2: a scope (repeat for more)")
+    p.add_argument("--audience", help="oauth2: the audience parameter some providers require")
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def _connections(cmd: Commands) -> None:
+    v = cmd.resource("connections", "connections: upstream systems connector shapes call")
+    p = cmd.verb(
+        v,
+        "create",
+        "create a connection",
+        lambda c, a: c.create_connection(
+            a.company,
+            a.name,
+            a.base_url,
+            default_headers=dict(a.header or ()),
+            timeout_s=_seconds(a.connection_timeout),
+            rate_limit_per_minute=a.rate_limit_per_minute or 0,
+            auth=_auth(a),
+        ),
+    )
+    _connection_settings(p, create=True)
+    p = cmd.verb(
+        v,
+        "list",
+        "list a company's connections (no secrets)",
+        lambda c, a: c.list_connections(a.company),
+    )
+    p.add_argument("--company", required=True, help="company slug")
+    for verb, help, fn in (
+        ("get", "show a connection (secrets are never shown)", Client.get_connection),
+        ("delete", "delete a connection", Client.delete_connection),
+    ):
+        cmd.verb(v, verb, help, lambda c, a, fn=fn: fn(c, a.id)).add_argument("id")
+    p = cmd.verb(
+        v,
+        "update",
+        "change the settings given; the secret is kept unless --auth is given",
+        lambda c, a: c.update_connection(
+            a.id,
+            name=a.name,
+            base_url=a.base_url,
+            default_headers=_headers(a),
+            timeout_s=_seconds(a.connection_timeout),
+            rate_limit_per_minute=a.rate_limit_per_minute,
+            auth=_auth(a),
+        ),
+    )
+    p.add_argument("id")
+    _connection_settings(p, create=False)
+
+
 def _keys(cmd: Commands) -> None:
     v = cmd.resource("keys", "API keys")
     p = cmd.verb(
@@ -461,7 +643,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the client certificate's key (env BOOMERANG_TLS_CLIENT_KEY)",
     )
     cmd = Commands(parser)
-    for add in (_companies, _quotas, _environments, _flows, _callbacks, _keys, _runs, _edges):
+    for add in (
+        _companies,
+        _quotas,
+        _environments,
+        _flows,
+        _callbacks,
+        _connections,
+        _keys,
+        _runs,
+        _edges,
+    ):
         add(cmd)
     return parser
 

@@ -22,6 +22,7 @@ answer into a payload.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -31,7 +32,16 @@ from urllib.parse import urlsplit
 
 from control_plane.engine.budgets import BudgetExceeded, value_size
 from control_plane.engine.expressions import Expression
-from control_plane.engine.payloads import encode_json, headers_object, is_json_media_type
+from control_plane.engine.formats import (
+    DEFAULT_MAX_DEPTH,
+    UnsafeXML,
+    encode_json,
+    is_csv_media_type,
+    is_json_media_type,
+    is_xml_media_type,
+    parse_payload,
+)
+from control_plane.engine.payloads import headers_object
 from control_plane.engine.run import RunState
 from control_plane.engine.shapes import (
     _HEADER_NAME,
@@ -54,6 +64,8 @@ MAX_HEADERS_BYTES: Final = 32768  # all evaluated headers of one call
 MAX_EXPRESSION_CHARS: Final = 4096
 MAX_URL_CHARS: Final = 2048
 MAX_ACCEPT_STATUS: Final = 50
+#: Answers larger than this are parsed in a thread rather than on the runner's event loop.
+INLINE_PARSE_BYTES: Final = 64 * 1024
 #: Headers a flow cannot set: the client frames the request, the runner sets the key, and the
 #: connection's base URL (or the url) gives the host.
 FORBIDDEN_HEADERS: Final = frozenset(
@@ -274,7 +286,18 @@ class ConnectorShape(AsyncShape):
                 f"{where} answered {status}{tried} (not 2xx, nor in accept_status)",
                 status,
             )
-        body = parse_response(answer.content_type, answer.body)
+        try:
+            if len(answer.body) > INLINE_PARSE_BYTES:
+                # Parsing a large XML body takes a while: in a thread, the loop keeps turning.
+                body = await asyncio.to_thread(
+                    parse_response, answer.content_type, answer.body, meter.budgets.max_depth, meter
+                )
+            else:
+                body = parse_response(
+                    answer.content_type, answer.body, meter.budgets.max_depth, meter
+                )
+        except UnsafeXML as exc:
+            raise ConnectorFailed("unsafe_xml", f"{where} answered unsafe XML: {exc}") from None
         if self.output == "body":
             return body, len(answer.body)
         response = {"status": status, "headers": headers_object(answer.headers), "body": body}
@@ -284,24 +307,26 @@ class ConnectorShape(AsyncShape):
 SHAPE_TYPES[ConnectorShape.TYPE] = ConnectorShape  # definition.py imports this module
 
 
-def parse_response(content_type: str, body: bytes) -> Any:
-    """An upstream's answer as a payload, by its Content-Type: JSON (application/json, +json)
-    as its value, anything else as text; an empty body is null.
+def parse_response(
+    content_type: str, body: bytes, max_depth: int = DEFAULT_MAX_DEPTH, meter: Any = None
+) -> Any:
+    """An upstream's answer as a payload, by its Content-Type: an empty body is null; JSON
+    (none given, application/json, +json), XML (application/xml, text/xml, +xml) and CSV
+    (text/csv) as control_plane.engine.formats reads request bodies (a body that does not parse
+    is its text; unsafe XML raises UnsafeXML); anything else is its text, in the charset the
+    Content-Type names (else UTF-8).
 
-    The one place that decides how an answer is read: XML (and other formats) are to be routed
-    from here to their parsers."""
+    The one place that decides how an answer is read."""
     if not body:
         return None
-    if is_json_media_type(content_type):
-        try:
-            return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            pass  # not what it says it is: kept as text
+    if (
+        not content_type
+        or is_json_media_type(content_type)
+        or is_xml_media_type(content_type)
+        or is_csv_media_type(content_type)
+    ):
+        return parse_payload(body, content_type, max_depth, meter)
     return body.decode(_charset(content_type), errors="replace")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _charset(content_type: str) -> str:

@@ -24,9 +24,11 @@ Shape types:
 
 ``trigger``
     No other field. The bucket becomes ``[first payload]``: a non-empty body is parsed as JSON
-    when its Content-Type is absent, ``application/json`` or ``*/*+json``, and is otherwise (or
-    when that fails) its UTF-8 text. An empty body gives the query parameters as an object; a
-    name given several times maps to the list of its values.
+    when its Content-Type is absent, ``application/json`` or ``*/*+json``, as XML when it is
+    ``application/xml``, ``text/xml`` or ``*/*+xml``, as CSV (a list of row objects) when it is
+    ``text/csv`` (docs/formats.md), and is otherwise (or when that fails) its UTF-8 text. XML
+    with a DOCTYPE or entities fails the run. An empty body gives the query parameters as an
+    object; a name given several times maps to the list of its values.
 ``manual_payload``
     Exactly one of ``payload`` (any JSON; the bucket becomes ``[payload]``) or ``payloads`` (an
     array; the bucket becomes it).
@@ -43,10 +45,14 @@ Shape types:
     ``status`` (integer 200-599, default 200; a 1xx cannot be a final answer), ``headers``
     (object of header name to string; Content-Type, Content-Length and Transfer-Encoding are
     refused: the content type is set on the callback and the server frames the body), ``unwrap``
-    (boolean, default false).
+    (boolean, default false), ``render`` (``json``, the default, ``xml``, ``csv`` or ``raw``;
+    ``raw`` needs unwrap).
     The first callback reached answers the waiting caller with the bucket as a compact JSON
     array, or with unwrap, its first payload (null when empty), a string being sent as its
-    raw UTF-8 text. Later callbacks answer no one. The bucket is unchanged and the flow goes on.
+    raw UTF-8 text. ``xml`` and ``csv`` write that value as an XML document or CSV rows, and
+    ``raw`` sends a string payload as it is (anything else fails the run); docs/formats.md has
+    the mapping. The render does not follow the callback's content type: set both. Later
+    callbacks answer no one. The bucket is unchanged and the flow goes on.
 ``wait``
     ``seconds``: number, 0 < seconds <= 300. Pauses the run; the bucket is unchanged.
 ``connector``

@@ -1,29 +1,23 @@
-"""Converting between HTTP and payloads: the first payload, `meta`, and the callback body."""
+"""Converting between HTTP and payloads: the first payload, `meta`, and the callback body.
+
+The formats themselves (JSON, XML, CSV, text) are control_plane.engine.formats."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from control_plane.engine.budgets import Meter
+from control_plane.engine.formats import (
+    DEFAULT_MAX_DEPTH,
+    RenderError,
+    encode_json,
+    parse_payload,
+    render_csv,
+    render_xml,
+)
+
 Pairs = tuple[tuple[str, str], ...]
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON (RFC 8259) though Python's parser accepts them; a body that
-    # uses them is taken as text rather than carried along to produce invalid JSON later.
-    raise ValueError(f"{name} is not JSON")
-
-
-# Shared instances: json.dumps/loads with non-default arguments build a new coder every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def is_json_media_type(content_type: str) -> bool:
-    """application/json or any structured syntax suffix +json (RFC 6839), parameters ignored."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def header_value(headers: Pairs, name: str) -> str | None:
@@ -58,33 +52,38 @@ def headers_object(headers: Pairs) -> dict[str, str]:
     return result
 
 
-def body_payload(body: bytes, headers: Pairs) -> Any:
-    """A non-empty request body as a payload: its JSON value, else its text."""
-    content_type = header_value(headers, "content-type")
-    if content_type is None or is_json_media_type(content_type):
-        try:
-            # Strict UTF-8 here (UnicodeDecodeError is a ValueError): JSON must be UTF-8
-            # (RFC 8259 §8.1), and a body that is not is better kept as text than altered.
-            return _DECODER.decode(body.decode("utf-8"))
-        except (ValueError, RecursionError):
-            # RecursionError: nested deeper than the parser's stack allows ([[[[...]]]] a few
-            # thousand levels deep); like any body that does not parse, it is taken as text.
-            pass
-    return body.decode("utf-8", errors="replace")
+def body_payload(
+    body: bytes, headers: Pairs, max_depth: int = DEFAULT_MAX_DEPTH, meter: Meter | None = None
+) -> Any:
+    """A non-empty request body as a payload, by its Content-Type (formats.parse_payload): JSON
+    when there is none, XML, CSV, else (or when it does not parse) its text."""
+    content_type = header_value(headers, "content-type") or ""
+    return parse_payload(body, content_type, max_depth, meter)
 
 
-def encode_json(value: Any) -> bytes:
-    # "replace": a JSON body may carry lone surrogates ("\ud800"), which UTF-8 cannot encode.
-    return _ENCODER.encode(value).encode("utf-8", errors="replace")
-
-
-def callback_body(bucket: list[Any], unwrap: bool) -> bytes:
-    if not unwrap:
-        return encode_json(bucket)
-    first = bucket[0] if bucket else None
-    if isinstance(first, str):
-        return first.encode("utf-8", errors="replace")
-    return encode_json(first)
+def callback_body(
+    bucket: list[Any],
+    unwrap: bool,
+    render: str = "json",
+    limit: int | None = None,
+    meter: Meter | None = None,
+) -> bytes:
+    """The answer's body: the bucket, or with `unwrap` its first payload (null when empty), as
+    `render` says. `limit` and `meter` bound the XML and CSV renderers as they write."""
+    value = (bucket[0] if bucket else None) if unwrap else bucket
+    if render == "xml":
+        return render_xml(value, limit=limit, meter=meter)
+    if render == "csv":
+        return render_csv(value, limit=limit, meter=meter)
+    if render == "raw":
+        if not isinstance(value, str):
+            raise RenderError(
+                "render 'raw' sends a string payload as it is; the first payload is not a string"
+            )
+        return value.encode("utf-8", errors="replace")
+    if isinstance(value, str):  # json's one exception, as it has always been: text as itself
+        return value.encode("utf-8", errors="replace")
+    return encode_json(value)
 
 
 def is_json_value(value: Any) -> bool:

@@ -87,7 +87,8 @@ class RunState:
     def first_payload(self) -> Any:
         """The request body, or the query object when there is no body (a GET)."""
         if self.input.body:
-            return body_payload(self.input.body, self.input.headers)
+            max_depth = self.meter.budgets.max_depth
+            return body_payload(self.input.body, self.input.headers, max_depth, self.meter)
         return self.query
 
     @property

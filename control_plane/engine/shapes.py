@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from control_plane.engine.expressions import Expression, ExpressionError, is_truthy
+from control_plane.engine.formats import RENDERS
 from control_plane.engine.payloads import Pairs, callback_body, is_json_value
 from control_plane.engine.run import CallbackResponse, RunState
 
@@ -166,11 +167,12 @@ class SetVariablesShape(Shape):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallbackShape(Shape):
     TYPE = "callback"
-    FIELDS = frozenset({"status", "headers", "unwrap"})
+    FIELDS = frozenset({"status", "headers", "unwrap", "render"})
 
     status: int = 200
     headers: Pairs = ()
     unwrap: bool = False
+    render: str = "json"  # one of formats.RENDERS (docs/formats.md)
 
     @classmethod
     def parse_fields(cls, raw: dict[str, Any], path: str, errors: Violations) -> dict[str, Any]:
@@ -188,12 +190,21 @@ class CallbackShape(Shape):
             if not isinstance(raw["unwrap"], bool):
                 errors.append((f"{path}.unwrap", "must be a boolean"))
             fields["unwrap"] = raw["unwrap"]
+        if "render" in raw:
+            render = raw["render"]
+            if render not in RENDERS:
+                errors.append((f"{path}.render", f"must be one of: {', '.join(RENDERS)}"))
+            elif render == "raw" and raw.get("unwrap") is not True:
+                # The bucket is a list, never a string: raw sends one payload.
+                errors.append((f"{path}.render", "'raw' sends one payload: it needs unwrap: true"))
+            fields["render"] = render
         return fields
 
     def apply(self, bucket: list[Any], run: RunState) -> list[Any]:
         # Only the first callback reached answers the caller; later ones pass the bucket on.
         if not run.responded:
-            body = callback_body(bucket, self.unwrap)
+            limit, meter = run.meter.budgets.callback_bytes, run.meter
+            body = callback_body(bucket, self.unwrap, self.render, limit, meter)
             run.respond(CallbackResponse(status=self.status, headers=self.headers, body=body))
         return bucket
 

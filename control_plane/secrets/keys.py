@@ -47,7 +47,10 @@ def _key_file(directory: Path, database_url: str) -> bytes:
     path = directory / KEY_FILE
     private_dir(directory)
     if create_private(path, (encode_key(os.urandom(32)) + "\n").encode()):
-        log.info("generated the secret key that seals callback signatures: %s", path)
+        log.info(
+            "generated the secret key that seals callback signatures and connection secrets: %s",
+            path,
+        )
         if urlparse(database_url).scheme != "sqlite":
             log.warning(
                 "every control-plane replica on this database must use this same key: copy it "

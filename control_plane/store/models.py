@@ -266,6 +266,52 @@ class AnswerUsage(BaseModel):
     bytes = peewee.BigIntegerField()
 
 
+class Connection(BaseModel):
+    """A named upstream system of a company that connector shapes call (docs/connections.md).
+
+    `auth_kind` is "" (none), "basic", "bearer", "api_key" or "oauth2_client_credentials";
+    `auth` holds that kind's non-secret fields as JSON; `secret_sealed` its one secret (password,
+    token, key value or client secret), sealed like callback signatures and bound to this row and
+    kind (connection_secret_aad). Edges never learn of connections: no change is recorded.
+    """
+
+    id = peewee.CharField(max_length=26, primary_key=True)
+    company = peewee.ForeignKeyField(Company, on_delete="CASCADE", backref="connections")
+    name = peewee.CharField(max_length=63)  # slug syntax, unique in the company
+    base_url = peewee.TextField()
+    default_headers = peewee.TextField()  # JSON object
+    timeout_ms = peewee.IntegerField()
+    rate_limit_per_minute = peewee.IntegerField()  # 0: unlimited
+    auth_kind = peewee.CharField(max_length=32)
+    auth = peewee.TextField()  # JSON object of the kind's non-secret fields ("{}": none)
+    secret_sealed = peewee.BlobField(null=True)
+    version = peewee.IntegerField()  # 1 at creation, +1 on every update
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        indexes = ((("company", "name"), True),)
+
+    @property
+    def secret(self) -> str:
+        """The secret, opened with the process's secret key ("" when none)."""
+        if not self.secret_sealed:
+            return ""
+        aad = connection_secret_aad(self.id, self.auth_kind)
+        return secrets.box().open(self.secret_sealed, aad)
+
+    def set_secret(self, secret: str) -> None:
+        """Seals `secret` for this row and its `auth_kind` (both set first); "" forgets it."""
+        aad = connection_secret_aad(self.id, self.auth_kind)
+        self.secret_sealed = secrets.box().seal(secret, aad) if secret else None
+
+
+def connection_secret_aad(connection_id: str, kind: str) -> str:
+    """What a sealed connection secret is bound to: its row and its kind, so it opens neither on
+    another row nor as another kind's secret (a token read as a password)."""
+    return f"connection/{connection_id}/{kind}"
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     Company,
     Environment,
@@ -282,4 +328,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     QuotaSetting,
     KeptAnswer,
     AnswerUsage,
+    Connection,
 ]

@@ -16,6 +16,7 @@ from boomerang.v1 import (
     callback_service_pb2_grpc,
     callback_sync_service_pb2_grpc,
     company_service_pb2_grpc,
+    connection_service_pb2_grpc,
     environment_service_pb2_grpc,
     flow_service_pb2_grpc,
     run_service_pb2_grpc,
@@ -23,6 +24,7 @@ from boomerang.v1 import (
 )
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import company_service_pb2 as cs
+from boomerang.v1 import connection_service_pb2 as conns
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import run_service_pb2 as rs
@@ -56,6 +58,7 @@ class Stubs:
     runs: run_service_pb2_grpc.RunServiceStub
     sync: callback_sync_service_pb2_grpc.CallbackSyncServiceStub
     runner: runner_service_pb2_grpc.RunnerServiceStub
+    connections: connection_service_pb2_grpc.ConnectionServiceStub
 
     @classmethod
     def on(cls, channel: grpc.aio.Channel) -> Stubs:
@@ -68,6 +71,7 @@ class Stubs:
             run_service_pb2_grpc.RunServiceStub(channel),
             callback_sync_service_pb2_grpc.CallbackSyncServiceStub(channel),
             runner_service_pb2_grpc.RunnerServiceStub(channel),
+            connection_service_pb2_grpc.ConnectionServiceStub(channel),
         )
 
 
@@ -111,6 +115,7 @@ SERVICES = {
     "callbacks": cbs.DESCRIPTOR.services_by_name["CallbackService"],
     "keys": aks.DESCRIPTOR.services_by_name["ApiKeyService"],
     "runs": rs.DESCRIPTOR.services_by_name["RunService"],
+    "connections": conns.DESCRIPTOR.services_by_name["ConnectionService"],
 }
 
 
@@ -191,6 +196,7 @@ class Tenant:
     run: str
     key_id: str  # a key scoped to this company
     key: str
+    connection: str  # "api", with a bearer token
 
 
 async def build_tenant(s: Stubs, md: tuple[tuple[str, str], ...], slug: str) -> Tenant:
@@ -224,6 +230,24 @@ async def build_tenant(s: Stubs, md: tuple[tuple[str, str], ...], slug: str) -> 
         aks.CreateApiKeyRequest(company=slug, name=f"{slug} key"), metadata=md
     )
     run = insert_run(company.id, flow, callback_id=callback)
+    connection = await s.connections.CreateConnection(
+        conns.CreateConnectionRequest(
+            company=slug,
+            name="api",
+            base_url="https://api.example.com",
+            auth=conns.ConnectionAuth(bearer=conns.BearerAuth(token=f"{slug}-token")),
+        ),
+        metadata=md,
+    )
     return Tenant(
-        slug, company.id, envs[0], envs[1], flow, callback, run, key.api_key.id, key.secret
+        slug,
+        company.id,
+        envs[0],
+        envs[1],
+        flow,
+        callback,
+        run,
+        key.api_key.id,
+        key.secret,
+        connection.connection.id,
     )

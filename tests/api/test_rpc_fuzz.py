@@ -43,6 +43,7 @@ from boomerang.v1 import (
     callback_service_pb2,
     callback_sync_service_pb2,
     company_service_pb2,
+    connection_service_pb2,
     environment_service_pb2,
     error_reason_pb2,
     flow_service_pb2,
@@ -60,6 +61,7 @@ MODULES = [
     callback_service_pb2,
     callback_sync_service_pb2,
     company_service_pb2,
+    connection_service_pb2,
     environment_service_pb2,
     flow_service_pb2,
     run_service_pb2,
@@ -202,7 +204,7 @@ JSON = st.recursive(
     max_leaves=12,
 )
 SHAPE_KEYS = ["id", "type", "name", "expression", "condition", "payload", "payloads"]
-SHAPE_KEYS += ["variables", "status", "headers", "unwrap", "seconds", "k" * 300]
+SHAPE_KEYS += ["variables", "status", "headers", "unwrap", "render", "seconds", "k" * 300]
 
 
 def nested(depth: int) -> dict:

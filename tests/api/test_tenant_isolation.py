@@ -23,6 +23,7 @@ from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import callback_service_pb2 as cbs
 from boomerang.v1 import callback_sync_service_pb2 as sync
 from boomerang.v1 import company_service_pb2 as cs
+from boomerang.v1 import connection_service_pb2 as conns
 from boomerang.v1 import environment_service_pb2 as es
 from boomerang.v1 import flow_service_pb2 as fs
 from boomerang.v1 import resources_pb2 as r
@@ -240,6 +241,37 @@ FOREIGN = [
         read=True,
     ),
     Case("runs.GetRun", lambda t, o: rs.GetRunRequest(id=t.run), "RUN_NOT_FOUND", read=True),
+    Case(
+        "connections.CreateConnection",
+        lambda t, o: conns.CreateConnectionRequest(
+            company=t.slug, name="new", base_url="https://new.example.com"
+        ),
+        "COMPANY_NOT_FOUND",
+    ),
+    Case(
+        "connections.GetConnection",
+        lambda t, o: conns.GetConnectionRequest(id=t.connection),
+        "CONNECTION_NOT_FOUND",
+        read=True,
+    ),
+    Case(
+        "connections.ListConnections",
+        lambda t, o: conns.ListConnectionsRequest(company=t.slug),
+        "COMPANY_NOT_FOUND",
+        read=True,
+    ),
+    Case(
+        "connections.UpdateConnection",
+        lambda t, o: conns.UpdateConnectionRequest(
+            id=t.connection, name="renamed", update_mask=["name"]
+        ),
+        "CONNECTION_NOT_FOUND",
+    ),
+    Case(
+        "connections.DeleteConnection",
+        lambda t, o: conns.DeleteConnectionRequest(id=t.connection),
+        "CONNECTION_NOT_FOUND",
+    ),
 ]
 
 # Installation-wide operations: PERMISSION_DENIED for any company key, even on its own company.
@@ -316,6 +348,12 @@ LISTS = [
         lambda t, o: rs.ListRunsRequest(company=o.slug, flow_id=t.flow),
         "runs",
         lambda t, o: [],
+    ),
+    (
+        "connections.ListConnections",
+        lambda t, o: conns.ListConnectionsRequest(company=o.slug),
+        "connections",
+        lambda t, o: [o.connection],
     ),
 ]
 

@@ -304,7 +304,15 @@ async def test_the_key_is_the_same_after_a_resume(outbound, upstream):
         ("text/plain; charset=latin-1", "café".encode("latin-1"), "café"),
         ("text/plain; charset=nope", b"abc", "abc"),
         ("", b"", None),
-        ("application/xml", b"<a/>", "<a/>"),
+        ("", b'{"a": 1}', {"a": 1}),
+        (
+            "application/xml",
+            b'<order id="7"><line>A1</line></order>',
+            {"order": {"@id": "7", "line": "A1"}},
+        ),
+        ("application/soap+xml", b"<a>", "<a>"),  # not well-formed: its text
+        ("text/csv", b"sku,qty\r\nA1,3\r\n", [{"sku": "A1", "qty": "3"}]),
+        ("text/html", b"<p>hi</p>", "<p>hi</p>"),
     ],
 )
 def test_parse_response(content_type, body, expected) -> None:
@@ -347,3 +355,25 @@ async def test_per_payload_answers_stop_at_the_bucket_budget(outbound, upstream)
     assert result.status == "failed" and result.budget == "bucket_size"
     assert "first 3 calls" in result.error
     assert len(upstream.requests("/chunk")) == 3  # no call after the budget was passed
+
+
+async def test_xml_answers_are_parsed_and_unsafe_xml_fails(outbound, upstream):
+    upstream.route(
+        "/order",
+        Reply(200, b'<order id="7"><line sku="A1"/></order>', {"Content-Type": "application/xml"}),
+    )
+    result, body = await run_flow(outbound, connector(url=f"{upstream.url}/order"))
+    assert result.status == "succeeded", result.error
+    assert body == {"order": {"@id": "7", "line": {"@sku": "A1"}}}
+    bomb = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>'
+    upstream.route("/bomb", Reply(200, bomb, {"Content-Type": "text/xml"}))
+    result, _ = await run_flow(outbound, connector(url=f"{upstream.url}/bomb"))
+    assert result.status == "failed" and "unsafe XML" in result.error
+
+
+async def test_a_large_answer_is_parsed_off_the_loop_all_the_same(outbound, upstream):
+    rows = "".join(f"A{i},{i}\r\n" for i in range(20_000)).encode()
+    upstream.route("/rows", Reply(200, b"sku,qty\r\n" + rows, {"Content-Type": "text/csv"}))
+    result, body = await run_flow(outbound, connector(url=f"{upstream.url}/rows"), unwrap=True)
+    assert result.status == "succeeded", result.error
+    assert len(body) == 20_000 and body[-1] == {"sku": "A19999", "qty": "19999"}

@@ -7,16 +7,17 @@ would count the same rows and all of them would insert.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import pytest
 
-from control_plane.domain import callbacks, companies, environments, flows, quotas
+from control_plane.domain import callbacks, companies, connections, environments, flows, quotas
 from control_plane.domain.errors import DomainError
 from control_plane.domain.tenancy import Principal
 from control_plane.store.db import database
-from control_plane.store.models import Callback, Environment, Flow
+from control_plane.store.models import Callback, Connection, Environment, Flow
 
 ADMIN = Principal(key_id="k", company_id=None)
 THREADS, LIMIT = 8, 3
@@ -27,6 +28,11 @@ def _create(kind: str, flow_id: str):
         return lambda i: environments.create_environment(ADMIN, "acme", f"e{i}", f"e{i}")
     if kind == "flows":
         return lambda i: flows.create_flow(ADMIN, "acme", f"f{i}", None)
+    if kind == "connections":
+        settings = connections.Settings(base_url="https://api.example.com")
+        return lambda i: connections.create_connection(
+            ADMIN, "acme", dataclasses.replace(settings, name=f"c{i}")
+        )
     return lambda i: callbacks.create_callback(ADMIN, flow_id, callbacks.Settings())
 
 
@@ -34,6 +40,7 @@ COUNTS = {
     "environments": lambda: Environment.select().count(),
     "flows": lambda: Flow.select().count(),
     "callbacks": lambda: Callback.select().count(),
+    "connections": lambda: Connection.select().count(),
 }
 
 

@@ -10,6 +10,13 @@ with Client("127.0.0.1:50051", api_key) as client:
 """
 
 from boomerang.sdk.client import Client
+from boomerang.sdk.connections import (
+    NO_AUTH,
+    api_key_auth,
+    basic_auth,
+    bearer_auth,
+    oauth2_client_credentials,
+)
 from boomerang.sdk.errors import (
     Aborted,
     AlreadyExists,
@@ -32,6 +39,7 @@ from boomerang.sdk.errors import (
 from boomerang.sdk.structs import definition_dict, from_struct, to_struct
 
 __all__ = [
+    "NO_AUTH",
     "Aborted",
     "AlreadyExists",
     "BoomerangError",
@@ -50,7 +58,11 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "Unknown",
+    "api_key_auth",
+    "basic_auth",
+    "bearer_auth",
     "definition_dict",
     "from_struct",
+    "oauth2_client_credentials",
     "to_struct",
 ]

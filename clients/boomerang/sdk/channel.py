@@ -31,6 +31,7 @@ from boomerang.v1 import (
     callback_service_pb2,
     callback_sync_service_pb2,
     company_service_pb2,
+    connection_service_pb2,
     environment_service_pb2,
     flow_service_pb2,
     run_service_pb2,
@@ -44,6 +45,7 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     api_key_service_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     run_service_pb2.DESCRIPTOR.services_by_name["RunService"],
     callback_sync_service_pb2.DESCRIPTOR.services_by_name["CallbackSyncService"],
+    connection_service_pb2.DESCRIPTOR.services_by_name["ConnectionService"],
 )
 
 RETRY_POLICY = {

@@ -18,6 +18,7 @@ from boomerang.v1 import (
     callback_service_pb2_grpc,
     callback_sync_service_pb2_grpc,
     company_service_pb2_grpc,
+    connection_service_pb2_grpc,
     environment_service_pb2_grpc,
     flow_service_pb2_grpc,
     run_service_pb2_grpc,
@@ -63,6 +64,7 @@ class Transport:
         self._api_keys = api_key_service_pb2_grpc.ApiKeyServiceStub(self._channel)
         self._runs = run_service_pb2_grpc.RunServiceStub(self._channel)
         self._sync = callback_sync_service_pb2_grpc.CallbackSyncServiceStub(self._channel)
+        self._connections = connection_service_pb2_grpc.ConnectionServiceStub(self._channel)
 
     def _call(self, rpc: grpc.UnaryUnaryMultiCallable, request: Any) -> Any:
         try:

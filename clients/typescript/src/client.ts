@@ -25,6 +25,7 @@ import { ApiKeyService } from "./gen/boomerang/v1/api_key_service_pb.js";
 import { CallbackService } from "./gen/boomerang/v1/callback_service_pb.js";
 import { CallbackSyncService } from "./gen/boomerang/v1/callback_sync_service_pb.js";
 import { CompanyService } from "./gen/boomerang/v1/company_service_pb.js";
+import { ConnectionService } from "./gen/boomerang/v1/connection_service_pb.js";
 import { EnvironmentService } from "./gen/boomerang/v1/environment_service_pb.js";
 import { FlowService } from "./gen/boomerang/v1/flow_service_pb.js";
 import { RunService } from "./gen/boomerang/v1/run_service_pb.js";
@@ -61,6 +62,8 @@ export interface BoomerangClient {
   environments: Client<typeof EnvironmentService>;
   flows: Client<typeof FlowService>;
   callbacks: Client<typeof CallbackService>;
+  /** Connections for connector shapes; their secrets are write-only (docs/connections.md). */
+  connections: Client<typeof ConnectionService>;
   apiKeys: Client<typeof ApiKeyService>;
   runs: Client<typeof RunService>;
   /** ListEdges (and SyncCallbacks, the edges' own change stream). */
@@ -89,6 +92,7 @@ export function createBoomerangClient(options: BoomerangClientOptions): Boomeran
     environments: typedClient(EnvironmentService, transport),
     flows: typedClient(FlowService, transport),
     callbacks: typedClient(CallbackService, transport),
+    connections: typedClient(ConnectionService, transport),
     apiKeys: typedClient(ApiKeyService, transport),
     runs: typedClient(RunService, transport),
     callbackSync: typedClient(CallbackSyncService, transport),

@@ -16,6 +16,7 @@ export * from "./gen/boomerang/v1/api_key_service_pb.js";
 export * from "./gen/boomerang/v1/callback_service_pb.js";
 export * from "./gen/boomerang/v1/callback_sync_service_pb.js";
 export * from "./gen/boomerang/v1/company_service_pb.js";
+export * from "./gen/boomerang/v1/connection_service_pb.js";
 export * from "./gen/boomerang/v1/environment_service_pb.js";
 export * from "./gen/boomerang/v1/error_reason_pb.js";
 export * from "./gen/boomerang/v1/flow_service_pb.js";
