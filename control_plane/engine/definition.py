@@ -65,8 +65,8 @@ Shape types:
     own); ``retries`` (0-2; connection errors, 429 and 5xx only); ``accept_status`` (statuses
     100-599 that do not fail it besides 2xx); ``per`` (``bucket``: one call, the bucket becomes
     ``[answer]``; ``payload``: one call per payload, at most 1,000); ``output`` (``body``, or
-    ``response`` for ``{status, headers, body}``). Spec: ``control_plane.engine.connector``;
-    guide: docs/connector.md.
+    ``response`` for ``{status, headers, body}``). The answer is read by its Content-Type as the
+    trigger reads a body. Spec: ``control_plane.engine.connector``; guide: docs/connector.md.
 
 A shape that raises fails the run; the shapes after it do not run.
 
