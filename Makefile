@@ -28,12 +28,14 @@ $(TS_STAMP): $(TS)/package.json $(TS)/package-lock.json
 	  echo "npm not found: the TypeScript SDK (clients/typescript) is not installed; install Node.js 20+"; \
 	fi
 
-## Starts the control plane and the edge on SQLite with a demo callback, and prints its URL.
+## Starts the control plane, the edge and the web console on SQLite with a demo callback, and
+## prints their URLs.
 ## (Python only: running the service needs no npm packages.)
 run: $(STAMP)
 	$(PY) scripts/run.py
 
-## Every test: unit, store and API on SQLite and PostgreSQL, sync, runner, edge, end to end.
+## Every test: unit, store and API on SQLite and PostgreSQL, sync, runner, edge, end to end, and
+## the console in headless Chromium (tests/console; screenshots in tests/console/screenshots/).
 ## The TypeScript SDK's tests run with them (tests/clients/test_typescript_sdk.py) where Node.js is.
 test: install
 	$(PY) -m pytest -q

@@ -1,9 +1,10 @@
-"""`make run`: the control plane and the edge on SQLite, with a demo callback to try.
+"""`make run`: the control plane, the edge and the web console on SQLite, with a demo callback.
 
 State lives in .boomerang/ (database, the admin key, the key that seals callback signatures,
 the edge's last-known-good copy), readable by you only. The edge gets an EDGE-scoped key of its
 own, made at start (docs/security.md). Ports:
-BOOMERANG_PORT (gRPC, default 50051) and EDGE_PORT (HTTP, default 8080). Ctrl-C stops both.
+BOOMERANG_PORT (gRPC, default 50051), EDGE_PORT (HTTP, default 8080) and CONSOLE_PORT (the
+console, HTTP, default 8090; sign in with the admin key). Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def admin_key() -> str:
 
 
 class Stop(Exception):
-    """Ctrl-C or SIGTERM: stop both services and say goodbye."""
+    """Ctrl-C or SIGTERM: stop the services and say goodbye."""
 
 
 def _stop(*_) -> None:
@@ -90,6 +91,7 @@ def main() -> int:
     ports = {
         "BOOMERANG_PORT": int(os.environ.get("BOOMERANG_PORT", "50051")),
         "EDGE_PORT": int(os.environ.get("EDGE_PORT", "8080")),
+        "CONSOLE_PORT": int(os.environ.get("CONSOLE_PORT", "8090")),
     }
     for setting, port in ports.items():
         problem = busy(port)
@@ -108,6 +110,7 @@ def main() -> int:
         admin_key=key,
         control_port=ports["BOOMERANG_PORT"],
         edge_port=ports["EDGE_PORT"],
+        console_port=ports["CONSOLE_PORT"],
         log_dir=STATE / "logs",
     )
     give_back = take_terminal()
@@ -118,21 +121,25 @@ def main() -> int:
         with Client(stack.control_target, key) as client:
             url = ensure_demo(client)
         stack.start_edge()
+        stack.start_console()
         print(
             f"\nBoomerang is running (logs in {STATE / 'logs'}).\n"
             f"  control plane (gRPC): {stack.control_target}"
             f"   authenticate with: authorization: Bearer {key}\n"
             f"  edge (HTTP):          {stack.edge_url}\n"
+            f"  console (web):        {stack.console_url}"
+            f"   sign in with the admin key ({STATE / 'admin-key'})\n"
             f"\nDemo callback URL:\n{url}\n"
             f"\nTry it:\ncurl '{url}&sku=XYZ-9'\n"
-            "\nCtrl-C stops both.",
+            "\nCtrl-C stops them all.",
             flush=True,
         )
-        while stack.control.poll() is None and stack.edge.poll() is None:
+        services = {"control plane": stack.control, "edge": stack.edge, "console": stack.console}
+        while all(process.poll() is None for process in services.values()):
             time.sleep(0.5)
-        # Both got Ctrl-C too and may have exited before this process ran its handler.
+        # They all got Ctrl-C too and may have exited before this process ran its handler.
         time.sleep(0.5)
-        name = "control plane" if stack.control.poll() is not None else "edge"
+        name = next(name for name, process in services.items() if process.poll() is not None)
         print(f"the {name} exited; see {STATE / 'logs'}", file=sys.stderr)
         return 1
     except Stop:

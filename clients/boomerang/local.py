@@ -1,8 +1,8 @@
-"""A local Boomerang: the control plane and the edge as child processes on loopback.
+"""A local Boomerang: the control plane, the edge and the console as child processes on loopback.
 
 Used by `make run` (with the demo callback), by the end-to-end tests and by the benchmarks, so
 all three start the product the same way a user does: `python -m control_plane serve` and
-`python -m edge`, configured only through their environment variables.
+`python -m edge` (and `python -m console`), configured only through their environment variables.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class LocalStack:
     database_url: str = ""
     control_port: int = 0
     edge_port: int = 0
+    console_port: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     # Where the children's output goes (inherit the terminal when None).
     log_dir: Path | None = None
@@ -65,6 +66,7 @@ class LocalStack:
     control: subprocess.Popen | None = None
     runners: list[subprocess.Popen | None] = field(default_factory=list)
     edge: subprocess.Popen | None = None
+    console: subprocess.Popen | None = None
     #: The EDGE-scoped key the edge uses, made with the admin key once the control plane is up
     #: (an edge needs no more: docs/security.md). Empty until then: the admin key is used.
     edge_key: str = ""
@@ -75,6 +77,7 @@ class LocalStack:
         self.database_url = self.database_url or f"sqlite:///{self.state_dir / 'boomerang.db'}"
         self.control_port = self.control_port or free_port()
         self.edge_port = self.edge_port or free_port()
+        self.console_port = self.console_port or free_port()
         if self.separate_runner and not self.runner_ports:
             self.runner_ports = [free_port() for _ in range(self.runner_count)]
         self.runners = [None] * len(self.runner_ports)
@@ -101,6 +104,10 @@ class LocalStack:
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.edge_port}"
 
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
+
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -115,6 +122,8 @@ class LocalStack:
             EDGE_HOST="127.0.0.1",
             EDGE_PORT=str(self.edge_port),
             EDGE_STATE_DIR=str(self.state_dir / "edge"),
+            CONSOLE_HOST="127.0.0.1",
+            CONSOLE_PORT=str(self.console_port),
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
@@ -235,6 +244,28 @@ class LocalStack:
                 raise TimeoutError(f"the edge did not answer {path}")
             time.sleep(0.05)
 
+    def start_console(self, timeout: float = 30.0) -> None:
+        """Starts the web console (a client of the control plane: start that first) and waits
+        for its /healthz. It gets no key: people sign in with their own (docs/console.md)."""
+        # The console never uses a key of its own: it gets none.
+        env = {"BOOMERANG_API_KEY": "", "BOOMERANG_ADMIN_KEY": ""}
+        self.console = self._spawn("console", ["-m", "console"], env)
+        self._wait_http(self.console, "console", self.console_url + "/healthz", timeout)
+
+    def _wait_http(self, process: subprocess.Popen, name: str, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive(process, name)
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {name} did not answer {url}")
+            time.sleep(0.05)
+
     @staticmethod
     def _check_alive(process: subprocess.Popen | None, name: str) -> None:
         if process is None or process.poll() is not None:
@@ -261,7 +292,11 @@ class LocalStack:
     def stop_runner(self, kill: bool = False, index: int = 0) -> None:
         self._stop(self.runners[index], signal.SIGKILL if kill else signal.SIGTERM)
 
+    def stop_console(self) -> None:
+        self._stop(self.console, signal.SIGTERM)
+
     def stop(self) -> None:
+        self.stop_console()
         self.stop_edge()
         for index in range(len(self.runners)):
             self.stop_runner(index=index)

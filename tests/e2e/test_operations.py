@@ -49,7 +49,12 @@ def _read_until(fd: int, needle: bytes | None, timeout: float) -> bytes:
 def test_make_run_stops_cleanly_on_ctrl_c(tmp_path):
     # A Makefile of its own so the state lands in tmp_path, run by the real make like `make run`.
     (tmp_path / "Makefile").write_text(f"run:\n\t{sys.executable} {REPO / 'scripts' / 'run.py'}\n")
-    env = {**os.environ, "BOOMERANG_PORT": str(free_port()), "EDGE_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "BOOMERANG_PORT": str(free_port()),
+        "EDGE_PORT": str(free_port()),
+        "CONSOLE_PORT": str(free_port()),
+    }
     # As from a user's shell, not from inside `make test` (a sub-make prints "Leaving directory").
     for name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)
@@ -58,8 +63,9 @@ def test_make_run_stops_cleanly_on_ctrl_c(tmp_path):
         os.chdir(tmp_path)
         os.execvpe("make", ["make", "run"], env)
     try:
-        started = _read_until(fd, b"Ctrl-C stops both", 60)
+        started = _read_until(fd, b"Ctrl-C stops them all", 60)
         assert b"Demo callback URL" in started, started.decode(errors="replace")
+        assert f"console (web):        http://127.0.0.1:{env['CONSOLE_PORT']}".encode() in started
         os.write(fd, b"\x03")  # what the terminal does on Ctrl-C
         rest = _read_until(fd, None, 30)
     finally:
@@ -69,7 +75,8 @@ def test_make_run_stops_cleanly_on_ctrl_c(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, text
     lines = [line for line in text.replace("^C", "").splitlines() if line.strip()]
     assert lines == ["Boomerang stopped."], text
-    assert "Traceback" not in (tmp_path / ".boomerang" / "logs" / "edge.log").read_text()
+    for log in ("edge.log", "console.log"):
+        assert "Traceback" not in (tmp_path / ".boomerang" / "logs" / log).read_text()
 
 
 @pytest.fixture
@@ -119,7 +126,11 @@ def test_edge_on_a_taken_port_says_so_in_one_line(tmp_path, taken_port):
 def test_make_run_on_a_taken_port_names_the_setting(tmp_path, taken_port):
     line = _one_line_error(
         [sys.executable, str(REPO / "scripts" / "run.py")],
-        {"BOOMERANG_PORT": str(free_port()), "EDGE_PORT": str(taken_port)},
+        {
+            "BOOMERANG_PORT": str(free_port()),
+            "EDGE_PORT": str(taken_port),
+            "CONSOLE_PORT": str(free_port()),
+        },
         tmp_path,
     )
     assert str(taken_port) in line and "EDGE_PORT" in line
