@@ -18,15 +18,20 @@ refuses an encoded answer here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpcore
 import httpx
 
 from control_plane.outbound.egress import EgressPolicy, EgressRefused
+
+#: Threads resolving host names, for all of a runner's calls.
+DNS_THREADS = 8
 
 
 class ResponseTooLarge(Exception):
@@ -46,6 +51,10 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: EgressPolicy) -> None:
         self.policy = policy
         self.inner = httpcore.AnyIOBackend()
+        # getaddrinfo blocks a thread and cannot be cancelled: a tenant's name whose DNS never
+        # answers holds one for the resolver's own timeout. Its own threads, so slow names
+        # delay only other resolutions, not the loop's default executor.
+        self.resolvers = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="dns")
 
     async def connect_tcp(
         self,
@@ -81,7 +90,10 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = await loop.run_in_executor(
+                    self.resolvers,
+                    functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM),
+                )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
         except (OSError, UnicodeError) as exc:
@@ -114,12 +126,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         ssl_context = self._pool._ssl_context  # the verifying context httpx built
         # httpx has no parameter for the network backend; the pool it builds is replaced by
         # the same pool on ours (httpx is pinned in constraints.txt).
+        self.backend = PinnedBackend(policy)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PinnedBackend(policy),
+            network_backend=self.backend,
         )
         self.max_response_bytes = max_response_bytes
 
@@ -136,6 +149,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             raise httpx.DecodingError(f"the response is {encoding}-encoded; identity was asked")
         response.stream = _Capped(response.stream, limit)
         return response
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self.backend.resolvers.shutdown(wait=False, cancel_futures=True)
 
 
 class _Capped(httpx.AsyncByteStream):

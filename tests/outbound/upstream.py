@@ -102,6 +102,8 @@ class Upstream:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
+        # A client that gave up (a timeout, a refused oversize body) breaks the pipe: expected.
+        self.server.handle_error = lambda request, client_address: None
         self.scheme = "http"
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
