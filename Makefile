@@ -60,6 +60,7 @@ check-gen: gen
 bench: install
 	$(PY) bench/callback_path.py
 	$(PY) bench/priority.py
+	$(PY) bench/connector_path.py
 
 clean:
 	rm -rf $(VENV) .boomerang .pytest_cache .ruff_cache

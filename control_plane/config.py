@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 
 from control_plane.domain import quotas
 from control_plane.engine.budgets import Budgets
+from control_plane.outbound.settings import OutboundSettings
 
 #: The callback body budget may not exceed this: RunFlow messages are limited to 16 MiB on the
 #: edge's side and several runs share a message.
@@ -75,6 +76,10 @@ class Settings:
     #: _VARIABLES_BYTES, _CALLBACK_BYTES (at most 8 MiB: below the run stream's message limit),
     #: _SHAPE_LOG.
     budgets: Budgets = field(default_factory=Budgets)
+    #: Connector shapes' calls (control_plane/outbound/settings.py documents each):
+    #: BOOMERANG_EGRESS_ALLOW, BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES,
+    #: BOOMERANG_OUTBOUND_MAX_CONNECTIONS, BOOMERANG_OUTBOUND_CA_FILE. Runner settings.
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     # Security (docs/security.md).
     #: Key that seals callback signatures and connection secrets at rest: base64 of 32 bytes
     #: (`openssl rand -base64 32`). Empty: a key file made once in the state dir. Replicas
@@ -123,6 +128,7 @@ class Settings:
             run_retention_s=float(env.get("BOOMERANG_RUN_RETENTION_S", d.run_retention_s)),
             answer_retention_s=float(env.get("BOOMERANG_ANSWER_RETENTION_S", d.answer_retention_s)),
             budgets=_budgets(env),
+            outbound=OutboundSettings.from_env(env),
             secret_key=env.get("BOOMERANG_SECRET_KEY", d.secret_key),
             secret_key_previous=env.get("BOOMERANG_SECRET_KEY_PREVIOUS", d.secret_key_previous),
             state_dir=env.get("BOOMERANG_STATE_DIR", d.state_dir),

@@ -44,6 +44,8 @@ from control_plane.domain import quotas
 from control_plane.domain.ids import new_id
 from control_plane.grpckit.decode import DecodeErrors
 from control_plane.grpckit.servicer import Runtime
+from control_plane.outbound.client import Outbound
+from control_plane.outbound.resolver import store_resolver
 from control_plane.runner.service import RunnerServicer
 from control_plane.runs.driver import RunDriver
 from control_plane.runs.journal import Journal
@@ -101,9 +103,13 @@ class ControlPlane:
         #: incarnation held are recognised as abandoned once their lease expires.
         self.runner_id = f"runner-{new_id()}"
         self.journal = Journal(self.runtime, self.runner_id, settings.run_lease_s)
-        self.driver = RunDriver(self.runtime, self.journal, self.runner_id)
-        self.retention = RunRetention(self.runtime)
         self.runs_role = settings.role in ("all", "runner")
+        #: The runner's outbound HTTP client for connector shapes: one pool for all its runs.
+        self.outbound = (
+            Outbound(settings.outbound, store_resolver(self.runtime.db)) if self.runs_role else None
+        )
+        self.driver = RunDriver(self.runtime, self.journal, self.runner_id, self.outbound)
+        self.retention = RunRetention(self.runtime)
         # Every role: runners open connection secrets just before a connector's call.
         secrets.configure(settings)
         self.server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[DecodeErrors()])
@@ -179,6 +185,8 @@ class ControlPlane:
             await self.driver.drain()
             await self.retention.stop()
             await self.journal.stop()
+            if self.outbound is not None:
+                await self.outbound.aclose()
         await self.server.stop(grace)
         await self.runtime.sessions.stop()
         await self.feed.stop()

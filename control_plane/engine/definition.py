@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from control_plane.domain.errors import echo
 from control_plane.domain.validation import unprintable
+from control_plane.engine import connector  # noqa: F401 (adds the connector to SHAPE_TYPES)
 from control_plane.engine.flow_control import BatchShape, SplitShape
 from control_plane.engine.notify import NotifyShape
 from control_plane.engine.paths import BranchShape, PathsShape, RouteShape, TryCatchShape

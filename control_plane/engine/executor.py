@@ -159,11 +159,22 @@ class ShapeFailed(Exception):
     """The shape at the progress' position failed; the run fails with it.
 
     `budget` names the budget it exceeded ("expression_steps", "bucket_size", …), or is "" when
-    the flow itself failed (a type error, a value JSON cannot carry)."""
+    the flow itself failed (a type error, a value JSON cannot carry). `error_type` and `status`
+    come from failures that carry them (a connector's: "http_status" and the upstream's
+    status, "egress_refused", "timeout"…), so a handler can tell failures apart."""
 
-    def __init__(self, shape_id: str, what: str, budget: str = "") -> None:
+    def __init__(
+        self,
+        shape_id: str,
+        what: str,
+        budget: str = "",
+        *,
+        error_type: str = "",
+        status: int | None = None,
+    ) -> None:
         super().__init__(f"shape {shape_id!r} failed: {what}")
         self.shape_id, self.what, self.budget = shape_id, what, budget
+        self.error_type, self.status = error_type, status
 
 
 def finished(definition: Definition, progress: Progress) -> bool:
@@ -428,7 +439,14 @@ def _fail(
             return None
         except BudgetExceeded as merged:
             budget, error = merged.budget, str(merged)
-    raise ShapeFailed(shape.id, error, budget) from None
+    status = getattr(exc, "status", None)
+    raise ShapeFailed(
+        shape.id,
+        error,
+        budget,
+        error_type=_error_type(exc),
+        status=status if type(status) is int else None,
+    ) from None
 
 
 @dataclass(slots=True)
@@ -447,10 +465,12 @@ async def execute(
     on_callback: Callable[[CallbackResponse], None],
     budgets: Budgets | None = None,
     start_child: StartChild | None = None,
+    outbound: Any = None,
 ) -> ExecutionResult:
     """Runs every shape in order on this event loop: for tests and tools. The runner drives
-    runs itself (control_plane/runs/driver.py), with checkpoints and off-loop evaluation."""
-    state = RunState(run_input, Meter(budgets or Budgets()))
+    runs itself (control_plane/runs/driver.py), with checkpoints and off-loop evaluation.
+    `outbound` is what connector shapes call through (control_plane.outbound.client)."""
+    state = RunState(run_input, Meter(budgets or Budgets()), outbound)
     state.start_child = start_child
     progress = Progress()
     while not finished(definition, progress):

@@ -58,15 +58,19 @@ class RunState:
         "meter",
         "notices",
         "notices_dropped",
+        "outbound",
         "responded",
         "response",
         "start_child",
         "vars",
     )
 
-    def __init__(self, run_input: RunInput, meter: Meter) -> None:
+    def __init__(self, run_input: RunInput, meter: Meter, outbound: Any = None) -> None:
         self.input = run_input
         self.meter = meter
+        #: The runner's outbound client (control_plane.outbound.client.Outbound) for connector
+        #: shapes; None where no calls may be made (engine workers run no async shapes).
+        self.outbound = outbound
         self.responded = False
         #: Set by the first callback shape reached; taken by the executor.
         self.response: CallbackResponse | None = None

@@ -47,6 +47,7 @@ from control_plane.engine.budgets import DeadlinePassed, Meter, SliceExhausted
 from control_plane.engine.definition import DefinitionError
 from control_plane.engine.run import StartChild
 from control_plane.grpckit.servicer import Runtime
+from control_plane.outbound.client import Outbound
 from control_plane.runs import answers, checkpoint, children, queue
 from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
@@ -69,8 +70,12 @@ CLAIM_BATCH = 50
 
 
 class RunDriver:
-    def __init__(self, runtime: Runtime, journal: Journal, owner: str) -> None:
+    def __init__(
+        self, runtime: Runtime, journal: Journal, owner: str, outbound: Outbound | None = None
+    ) -> None:
         self.rt = runtime
+        #: Connector shapes call through this (one pool per runner); None: they fail.
+        self.outbound = outbound
         self.settings = runtime.settings
         self.journal = journal
         self.owner = owner
@@ -236,7 +241,7 @@ class RunDriver:
             query=tuple((q.name, q.value) for q in start.query),
             body=start.body,
         )
-        run.state = RunState(run.input, self._meter(record))
+        run.state = RunState(run.input, self._meter(record), self.outbound)
         run.state.start_child = self._child_starter(run)
         run.content_type = start.content_type
         if _keeps_answer(start) and not await self._claim(run, start):
@@ -633,7 +638,7 @@ class RunDriver:
                 return await self.journal.commit(record, urgent=False)
             run.version = version
             run.input, run.progress = checkpoint.load(claimed.state)
-            run.state = RunState(run.input, self._meter(record))
+            run.state = RunState(run.input, self._meter(record), self.outbound)
             run.state.start_child = self._child_starter(run)
             log.info("resuming run %s at shape %d", record.id, run.progress.position)
             await self._guarded(run, self._tail)

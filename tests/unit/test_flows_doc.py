@@ -1,8 +1,10 @@
 """Every example in docs/flows.md is a test: each `flow-example` block's definition is validated
 and run through the engine with its request, and the caller must get its answer (status, the
 headers it names, the body as JSON or text) and the run must write its notices, if it names
-them. A block may carry "skip_doc_test" (a reason) when its shape needs a system the engine
-cannot reach; the test insists that every shape type has an example that runs."""
+them. A block with "upstream" (a connector's) runs against a real HTTP server on loopback standing
+for the host it names, through the runner's own outbound client with loopback allowed. A block
+may carry "skip_doc_test" (a reason) when its shape needs a system the engine cannot reach; the
+test insists that every shape type has an example that runs."""
 
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import pytest
 
 from control_plane.engine import CallbackResponse, RunInput, execute, validate_definition
 from control_plane.engine.shapes import SHAPE_TYPES
+from control_plane.outbound.client import Outbound
+from control_plane.outbound.egress import parse_allow
+from control_plane.outbound.settings import OutboundSettings
+from tests.outbound.upstream import Reply, Upstream
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
 _BLOCK = re.compile(r"^```flow-example\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -84,11 +90,23 @@ def _walk(shapes: list[dict]) -> list[dict]:
 async def test_doc_example(example: dict[str, Any]) -> None:
     if "skip_doc_test" in example:
         pytest.skip(example["skip_doc_test"])
-    definition = validate_definition(example["definition"])
-    responses: list[CallbackResponse] = []
-    result = await execute(
-        definition, _request(example["request"]), responses.append, start_child=_accept_child
-    )
+    upstream, outbound = None, None
+    if "upstream" in example:
+        upstream, outbound = _upstream(example)
+    try:
+        definition = validate_definition(example["definition"])
+        responses: list[CallbackResponse] = []
+        result = await execute(
+            definition,
+            _request(example["request"]),
+            responses.append,
+            start_child=_accept_child,
+            outbound=outbound,
+        )
+    finally:
+        if upstream is not None:
+            await outbound.aclose()
+            upstream.close()
     assert result.status == "succeeded", result.error
     expected = example["answer"]
     [response] = responses
@@ -103,3 +121,18 @@ async def test_doc_example(example: dict[str, Any]) -> None:
     if "notices" in example:
         got = [{"level": n["level"], "message": n["message"]} for n in result.notices]
         assert got == example["notices"]
+
+
+def _upstream(example: dict[str, Any]) -> tuple[Upstream, Outbound]:
+    """Starts the example's upstream and points the definition's URLs at it (in place)."""
+    spec = example["upstream"]
+    server = Upstream()
+    server.route(spec["path"], Reply(**spec["reply"]))
+    text = json.dumps(example["definition"]).replace(spec["host"], server.url)
+    example["definition"] = json.loads(text)
+
+    async def no_connections(company: str, name: str):
+        return None
+
+    allow = OutboundSettings(egress_allow=parse_allow("127.0.0.1/32"))
+    return server, Outbound(allow, no_connections)

@@ -1,0 +1,147 @@
+"""`make bench`: a connector flow against the upstream it calls, called directly, in one run.
+
+(a) the upstream alone: bench/bare_app.py (one Sanic route answering `[{"sku":…,"stock":7}]`),
+    loaded directly by wrk.
+(b) edge → RunFlow → runner: trigger → connector (GET the same upstream with `sku`) →
+    callback (unwrap): the callback answers the upstream's body, so (a) and (b) answer the same
+    bytes. The runner's outbound client keeps its connections to the upstream open (one pool
+    per runner), and the connector's egress rule is opened for 127.0.0.1/32 only.
+
+The same wrk load (keep-alive, 64 connections, 1 thread) for each, alternated a, b, a, b … with
+a warm-up each; figures are medians over the rounds. (b)'s rate is bounded by (a)'s, and each
+of its requests costs the edge, the runner and one more request of (a). About 30 s.
+Exit status 1 when wrk saw a non-2xx answer or a socket error, or the answers differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from callback_path import start_bare_app
+from stack import ADMIN_KEY, QUERY, RUNS_IN_FLIGHT, KeepAlive, wait_for_status
+from wrk import Round, other_load, run_wrk
+
+from boomerang.local import LocalStack
+from boomerang.sdk import Client
+
+COMPANY = "bench"
+
+
+def definition(upstream: str) -> dict:
+    return {
+        "shapes": [
+            {"id": "trigger", "type": "trigger"},
+            {
+                "id": "stock",
+                "type": "connector",
+                "url": f"{upstream}/api/v1/upstream/stock",
+                "query": {"sku": "payload.sku"},
+            },
+            {"id": "reply", "type": "callback", "unwrap": True},
+        ]
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=64, help="wrk -c (default 64)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1)")
+    parser.add_argument("--duration", type=float, default=4, help="seconds a round (default 4)")
+    parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
+    args = parser.parse_args()
+    print(f"other load before the start: {other_load():.2f} cores")
+    with tempfile.TemporaryDirectory(prefix="boomerang-bench-connector-") as tmp:
+        root = Path(tmp)
+        bare, upstream = start_bare_app(root / "logs")
+        stack = LocalStack(
+            state_dir=root / "state",
+            admin_key=ADMIN_KEY,
+            log_dir=root / "logs",
+            extra_env={
+                "BOOMERANG_COMPANY_RUNS_IN_FLIGHT": str(RUNS_IN_FLIGHT),
+                "BOOMERANG_EGRESS_ALLOW": "127.0.0.1/32",
+            },
+        )
+        try:
+            stack.start_control_plane()
+            with Client(stack.control_target, ADMIN_KEY) as client:
+                client.create_company(name="Benchmark", slug=COMPANY)
+                flow = client.create_flow(COMPANY, "connector", definition(upstream)).flow
+                client.deploy_version(flow.id)
+                callback = client.create_callback(flow.id, name="bench")
+            stack.start_edge()
+            path = f"/api/v1/{COMPANY}/{callback.id}"
+            urls = {
+                "a": f"{upstream}/api/v1/upstream/stock?{QUERY}",
+                "b": f"{stack.edge_url}{path}?patchworks_signature={callback.signature}&{QUERY}",
+            }
+            wait_for_status(stack.edge_url, urls["b"], 200, timeout=20)
+            bodies = {}
+            for key, url in urls.items():
+                with KeepAlive(url) as http:
+                    bodies[key] = http.request("GET", url)
+            pids = {
+                "a": {"upstream": bare.pid},
+                "b": {"upstream": bare.pid, "edge": stack.edge.pid, "runner": stack.control.pid},
+            }
+            return measure(args, urls, pids, bodies)
+        finally:
+            stack.stop()
+            bare.terminate()
+            bare.wait(10)
+
+
+def measure(args, urls, pids, bodies) -> int:
+    problems = []
+    if bodies["a"] != bodies["b"]:
+        problems.append(f"the answers differ: {bodies['a']!r} != {bodies['b']!r}")
+    print(
+        f"wrk: {args.connections} connections, {args.threads} thread(s), keep-alive; "
+        f"{args.warmup:g} s warm-up each, then {args.rounds} x (a, b) of {args.duration:g} s"
+    )
+    for key in "ab":
+        run_wrk(urls[key], args, args.warmup, pids[key])
+    rounds: dict[str, list[Round]] = {"a": [], "b": []}
+    for i in range(args.rounds):
+        for key in "ab":
+            got = run_wrk(urls[key], args, args.duration, pids[key])
+            rounds[key].append(got)
+            w = got.wrk
+            print(
+                f"round {i + 1} {key}: {w.rps:8.0f} req/s  p50 {w.p50_ms:6.2f} ms  "
+                f"p99 {w.p99_ms:6.2f} ms  others {got.others:.2f} cores"
+            )
+            if w.non_2xx or w.socket_errors:
+                problems.append(f"{key}: {w.non_2xx} non-2xx, {w.socket_errors} socket errors")
+    print()
+    print("median        req/s    p50 ms   p99 ms   CPU µs/req by process")
+    medians = {}
+    for key, label in (("a", "upstream"), ("b", "connector")):
+        rs = rounds[key]
+        medians[key] = statistics.median(r.wrk.rps for r in rs)
+        cpu = ", ".join(
+            f"{name} {statistics.median(r.cpu_us_per_request(name) for r in rs):.0f}"
+            for name in pids[key]
+        )
+        print(
+            f"{key} {label:10} {medians[key]:8.0f} "
+            f"{statistics.median(r.wrk.p50_ms for r in rs):8.2f} "
+            f"{statistics.median(r.wrk.p99_ms for r in rs):8.2f}   {cpu}"
+        )
+    print(f"ratio b/a of req/s: {medians['b'] / medians['a']:.2f}")
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    status = main()
+    print(f"({time.monotonic() - started:.0f} s)")
+    sys.exit(status)

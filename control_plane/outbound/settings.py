@@ -1,0 +1,49 @@
+"""The runner's settings for outbound calls, read from the environment by control_plane.config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from control_plane.outbound.egress import IPNetwork, parse_allow
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    #: Ranges opened beyond the default egress rule (egress.py): comma-separated CIDRs.
+    #: (BOOMERANG_EGRESS_ALLOW, default none)
+    egress_allow: tuple[IPNetwork, ...] = ()
+    #: A response body larger than this, in bytes, fails the call, compressed or decoded.
+    #: (BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES, default 4 MiB)
+    max_response_bytes: int = 4 << 20
+    #: Calls in flight at once on a runner, to all upstreams together (each holds a connection);
+    #: more wait their turn. httpcore's pool does work per request in proportion to its
+    #: connections squared when many are idle: 32 costs ~5 ms of CPU per call at full
+    #: concurrency to one upstream, 100 ~13 ms (docs/connector.md, "Measured").
+    #: (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, default 32)
+    max_connections: int = 32
+    #: PEM file of the CAs that sign upstreams' certificates, instead of the usual public ones
+    #: (certifi): for an operator whose connectors call internal HTTPS APIs. Empty: the public
+    #: ones. (BOOMERANG_OUTBOUND_CA_FILE)
+    ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_response_bytes < 1:
+            raise ValueError("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES must be >= 1")
+        if self.max_connections < 1:
+            raise ValueError("BOOMERANG_OUTBOUND_MAX_CONNECTIONS must be >= 1")
+        if self.ca_file and not os.path.isfile(self.ca_file):
+            raise ValueError(f"BOOMERANG_OUTBOUND_CA_FILE: no such file {self.ca_file!r}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OutboundSettings:
+        d = cls()
+        return cls(
+            egress_allow=parse_allow(env.get("BOOMERANG_EGRESS_ALLOW", "")),
+            max_response_bytes=int(
+                env.get("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES", d.max_response_bytes)
+            ),
+            max_connections=int(env.get("BOOMERANG_OUTBOUND_MAX_CONNECTIONS", d.max_connections)),
+            ca_file=env.get("BOOMERANG_OUTBOUND_CA_FILE", d.ca_file),
+        )
