@@ -67,7 +67,12 @@ TARGET_RATIO_BARE = 0.25
 #: Cores used by other processes above which a round's figures are called disturbed.
 NOISY_CORES = 0.2
 SCRIPTS = {"s": "stock_app.py", "a": "bare_app.py"}
-LABELS = {"s": "(s) stock Sanic", "a": "(a) bare, edge path", "b": "(b) callback path"}
+LABELS = {
+    "s": "(s) stock Sanic",
+    "a": "(a) bare, edge path",
+    "b": "(b) callback path",
+    "b0": "(b0) path before",
+}
 
 
 def start_baseline(key: str, log_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -289,6 +294,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--state-dir", type=Path, help="keep state and logs here (default: a temporary dir)"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also load (b0): a second stack running the code in DIR (an older checkout, e.g. "
+        "`git archive main | tar -x -C DIR`), in the same rounds, for a before/after in one run; "
+        "run the script from outside the repository",
+    )
     return parser.parse_args()
 
 
@@ -305,15 +318,23 @@ def main() -> int:
             "machine's cores; the figures will be noisy (see the `others` column)",
             flush=True,
         )
+    if args.before and (Path.cwd() / "edge").is_dir():
+        # `python -m edge` finds the current directory's packages before PYTHONPATH's.
+        print("error: with --before, run from outside the repository", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-") as tmp:
         root = args.state_dir or Path(tmp)
-        with bench_stack(root, env=env) as bench, contextlib.ExitStack() as baselines:
+        with bench_stack(root, env=env) as bench, contextlib.ExitStack() as others:
             bases, pids = {}, {}
             for key in SCRIPTS:
                 process, bases[key] = start_baseline(key, root / "logs")
-                baselines.callback(_stop, process)
+                others.callback(_stop, process)
                 pids[key] = {"stock" if key == "s" else "bare": process.pid}
-            return measure(args, bench, bases, pids)
+            before = None
+            if args.before:
+                older = {**env, "PYTHONPATH": str(args.before.resolve())}
+                before = others.enter_context(bench_stack(root / "before", env=older))
+            return measure(args, bench, bases, pids, before)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -326,6 +347,7 @@ def measure(
     bench: BenchStack,
     bases: dict[str, str],
     pids: dict[str, dict[str, int]],
+    before: BenchStack | None = None,
 ) -> int:
     stack = bench.stack
     assert stack.edge is not None and stack.control is not None
@@ -334,16 +356,23 @@ def measure(
     url = {"s": bases["s"] + path, "a": bases["a"] + path, "b": bench.url()}
     pids = {**pids, "b": {"edge": stack.edge.pid, "cp": stack.control.pid}}
     processes = {"s": ("stock", None), "a": ("bare", None), "b": ("edge", "cp")}
+    order: tuple[str, ...] = ("s", "a", "b")
+    if before is not None:
+        old = before.stack
+        assert old.edge is not None and old.control is not None
+        url["b0"] = before.url()
+        pids["b0"] = {"edge": old.edge.pid, "cp": old.control.pid}
+        processes["b0"] = ("edge", "cp")
+        order = ("s", "a", "b0", "b")
     problems = check_same_answer(url)
     answered = 1 + 1  # the stack's readiness GET that answered 200, and check_same_answer's
     cut_off = 0
     print(
         f"1. throughput: wrk {args.connections} connections, {args.threads} thread(s), "
-        f"keep-alive; {args.warmup:g} s warm-up each, then {args.rounds} x (s, a, b) of "
-        f"{args.duration:g} s",
+        f"keep-alive; {args.warmup:g} s warm-up each, then {args.rounds} x ({', '.join(order)}) "
+        f"of {args.duration:g} s",
         flush=True,
     )
-    order = ("s", "a", "b")
     at_once: Counter[tuple[str, int, int, int]] = Counter()
 
     def load(key: str, seconds: float, name: str, connections: int) -> Round:
@@ -434,6 +463,16 @@ def measure(
         f"  CPU per request: callback path {edge_us + cp_us:.0f} µs (edge {edge_us:.0f}, "
         f"control plane {cp_us:.0f}); stock {stock_us:.0f} µs; bare {bare_us:.0f} µs"
     )
+    if before is not None:
+        old_edge = median(rounds["b0"], lambda r: r.cpu_us_per_request("edge"))
+        old_cp = median(rounds["b0"], lambda r: r.cpu_us_per_request("cp"))
+        old_p50 = median(one["b0"], lambda r: r.wrk.p50_ms)
+        print(
+            f"  before → after: req/s {rps['b0']:.0f} → {rps['b']:.0f} "
+            f"({rps['b'] / rps['b0']:.2f}x; b0/s {rps['b0'] / rps['s']:.3f} → b/s {ratio:.3f}); "
+            f"CPU µs/req edge {old_edge:.0f} → {edge_us:.0f}, control plane {old_cp:.0f} → "
+            f"{cp_us:.0f}; one-connection p50 {old_p50:.2f} → {p50['b']:.2f} ms"
+        )
     noisy = [
         f"round {i} {key} ({r.others:.2f})"
         for key, rs in rounds.items()
