@@ -400,7 +400,7 @@ def measure(
     rps = {key: median(rs, lambda r: r.wrk.rps) for key, rs in rounds.items()}
 
     print(
-        f"\n2. latency on one connection: wrk -c 1, {args.rounds} x (s, a, b) of "
+        f"\n2. latency on one connection: wrk -c 1, {args.rounds} x ({', '.join(order)}) of "
         f"{args.latency_duration:g} s",
         flush=True,
     )
