@@ -5,20 +5,21 @@ what the benchmark's trivial flow answers for `?sku=A1`: `[{"sku":"A1","stock":7
 application/json. No signature check, no cache, no run: only Sanic.
 
 For a fair comparison it is served the way `python -m edge` serves the edge: the same
-`edge.server.EdgeServer` (Sanic's low-level `create_server` inside `asyncio.run`, so the stock
-asyncio loop, not uvloop), one process, and the edge's server settings: no Sanic access log, no
-MOTD, TouchUp on (as `python -m edge` has it). The edge's own request work
-(its access log line, metrics, error handler) is what the benchmark measures on top of this.
+`edge.server.EdgeServer` (Sanic's low-level `create_server`) on the loop the edge picks
+(edge/event_loop.py: uvloop unless BOOMERANG_EVENT_LOOP says otherwise), one process, and the
+edge's server settings: no Sanic access log, no MOTD, TouchUp on (as `python -m edge` has it).
+The edge's own request work (its access log line, metrics, error handler) is what the benchmark
+measures on top of this.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
+from edge.event_loop import runner
 from edge.protocol import Limits
 from edge.server import EdgeServer, serve_until_signalled
 
@@ -51,4 +52,4 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args()
-    asyncio.run(serve_until_signalled(create_app(), args.host, args.port, _listening))
+    runner()(serve_until_signalled(create_app(), args.host, args.port, _listening))

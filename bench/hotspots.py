@@ -95,6 +95,60 @@ def by_thread(raw: Path) -> tuple[Counter[str], dict[str, str]]:
     return samples, names
 
 
+#: The parts of the path, in the order a sample is tried against them: the first part with a
+#: frame (from the leaf up) containing one of its strings takes the sample.
+COMPONENTS = {
+    "edge": (
+        ("RunFlow stream: grpc write/read", ("grpc/aio", "RunFlowClient._write", "_read (edge")),
+        ("HTTP answer written to the socket", ("send (send)", "Transport.write")),
+        ("handler: the run's start (RunStart, headers, query)", ("_add_request_metadata",)),
+        ("handler: start/wait on the runner pool", ("RunFlowClient.start", "runner_pool.py")),
+        ("handler: auth, cache, answer", ("edge/callbacks.py", "edge/answers.py", "signatures")),
+        ("metrics, access log, response middlewares", ("_record", "metrics", "access_log")),
+        ("Sanic: parse the request, build the answer", ("sanic/", "http1_", "handle_request")),
+        ("Sanic: connection task", ("connection_task", "edge/protocol.py")),
+        ("asyncio/uvloop in Python", ("asyncio/", "uvloop/")),
+    ),
+    "control-plane": (
+        ("RunFlow stream: grpc read/write, events", ("runner/service.py", "grpc/aio", "decode.py")),
+        ("engine: shapes, expressions, budgets", ("control_plane/engine/",)),
+        ("journal on the loop: rows, hand-off to the db thread", ("journal.py", "Runtime.db")),
+        ("run driver: record, ids, timers", ("control_plane/runs/", "domain/ids", "ulid/")),
+        ("asyncio/uvloop in Python", ("asyncio/", "uvloop/")),
+    ),
+}
+#: A sample whose leaf is this is in uvloop's C code: its own work (and grpc's callbacks, also C)
+#: or its wait in epoll, which py-spy cannot tell apart: counted apart.
+_UVLOOP_LEAF = "Runner.run (asyncio/runners.py)"
+
+
+def _has(frames: list[str], keys: tuple[str, ...]) -> bool:
+    return any(k in f for f in frames for k in keys)
+
+
+def components(raw: Path, parts: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    """Busy samples by part of the path; pool threads (the database work) as one part."""
+    counts: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        frames, _, count = line.rpartition(" ")
+        m = _THREAD.match(frames.split(";", 1)[0])
+        thread = (m.group("name") or "") if m else ""
+        names = [frame_name(f) for f in frames.split(";") if not f.startswith("thread (")]
+        if not names or names[-1] in WAITING:
+            continue
+        if thread.startswith("db_"):
+            part = "database thread: the SQL and its commit"
+        elif names[-1] == _UVLOOP_LEAF:
+            part = "uvloop's C code or its wait in epoll (py-spy cannot tell)"
+        else:
+            part = next((name for name, keys in parts if _has(names, keys)), "other")
+        counts[part] += int(count)
+    total = sum(counts.values())
+    print("by part of the path (% of busy samples):")
+    for part, n in counts.most_common():
+        print(f"  {n / total:6.1%}  {part}")
+
+
 def report(
     raw: Path, title: str, top: int = 25, thread_cores: dict[str, float] | None = None
 ) -> None:
@@ -120,6 +174,8 @@ def report(
             f"{names.get(t.rsplit('/', 1)[1], t)} {c:.2f}" for t, c in busy if c >= 0.005
         )
         print(f"cores used per thread (from /proc, including the sampler's pauses): {cores}")
+    kind = "edge" if title.startswith("edge") else "control-plane"
+    components(raw, COMPONENTS[kind])
     print("inclusive (% of busy samples with the function on the stack):")
     shown = [(k, n) for k, n in inclusive.most_common() if not _SCAFFOLD.match(k)][:top]
     for name, n in shown:

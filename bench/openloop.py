@@ -2,11 +2,12 @@
 
 wrk is closed-loop: each connection sends its next request only when the last one is answered,
 so a server that slows down is sent less, and the requests it would have delayed are never timed
-(coordinated omission). wrk2 and hey are not packaged here, so this is the open-loop client the
-benchmarks use: requests are due at a fixed rate, each one is sent at its due time on an idle
-keep-alive connection (a new one when none is idle), and its latency is measured from its due
-time, not from when it could be sent. A generator that falls behind therefore shows up in the
-latency, and `lag` says by how much the sends trailed their due times.
+(coordinated omission). wrk2 is not packaged here and hey's rate is closed-loop per worker, so
+this is the open-loop client the benchmarks use: requests are due at a fixed rate, each one is
+sent at its due time on an idle keep-alive connection (a new one when none is idle), and its
+latency is measured from its due time, not from when it could be sent. A generator that falls
+behind therefore shows up in the latency, and `lag` says by how much the sends trailed their due
+times.
 
 `python bench/openloop.py URL --rate 200 --duration 10 [--method POST --body-file F]` prints
 one JSON object (see `Result.to_doc`); bench/priority.py runs it as a child process, one per

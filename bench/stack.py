@@ -70,20 +70,34 @@ class BenchStack:
 
 @contextmanager
 def bench_stack(
-    state_dir: Path | None = None, env: dict[str, str] | None = None
+    state_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    edge_workers: int = 1,
+    runners: int = 0,
 ) -> Iterator[BenchStack]:
     """A running stack with the benchmark callback; children's output goes to state_dir/logs.
-    `env` is added to the children's environment (after the stack's own settings)."""
+    `env` is added to the children's environment (after the stack's own settings).
+    `edge_workers`: edge processes on the port (EDGE_WORKERS). `runners`: 0 runs the runner
+    inside the control plane (`--role all`, as `make run`); N ≥ 1 runs N runner processes
+    apart from a `--role control` control plane, the edge streaming to all of them."""
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-") as tmp:
         root = state_dir or Path(tmp)
         if (root / "state").exists():
             raise ValueError(f"{root} holds an earlier run's state: give a new directory")
         extra = {"BOOMERANG_COMPANY_RUNS_IN_FLIGHT": str(RUNS_IN_FLIGHT), **(env or {})}
         stack = LocalStack(
-            state_dir=root / "state", admin_key=ADMIN_KEY, log_dir=root / "logs", extra_env=extra
+            state_dir=root / "state",
+            admin_key=ADMIN_KEY,
+            log_dir=root / "logs",
+            extra_env=extra,
+            separate_runner=runners > 0,
+            runner_count=max(runners, 1),
+            edge_workers=edge_workers,
         )
         try:
             stack.start_control_plane()
+            stack.start_runners()
             with Client(stack.control_target, ADMIN_KEY) as client:
                 client.create_company(name="Benchmark", slug=COMPANY)
                 flow = client.create_flow(COMPANY, "trivial", DEFINITION).flow

@@ -11,15 +11,20 @@ one RegenerateSignature reaches it with that many callbacks present (docs/sync.m
 4. Reads the edge's memory again (now and its peak) and the size of its last-known-good file.
 5. `--rotations` times: RegenerateSignature of one callback, then HEAD requests to the edge with
    the NEW signature until it is accepted (204); prints the median and the extremes.
+6. `--load-rounds` rounds of wrk (`--connections` 32, 5 s each) on one callback's URL (the flow of
+   `make bench`: trigger → map → callback): req/s and the CPU the edge and the control plane
+   spend per request with N callbacks loaded. Run it with `--callbacks 10` for the comparison:
+   the edge finds a callback by two dict lookups, whatever N.
 
     .venv/bin/python bench/sync_scale.py [--callbacks 1000000] [--companies 1000]
-        [--postgres postgres://postgres@127.0.0.1:5432/test] [--rotations 5]
+        [--postgres postgres://postgres@127.0.0.1:5432/test] [--rotations 5] [--load-rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import http.client
 import os
 import statistics
@@ -33,6 +38,7 @@ import peewee
 from playhouse.db_url import parse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.sync_bulk, run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # wrk.py's own imports
 
 from bench.sync_bulk import Sample, populate
 from boomerang.local import LocalStack
@@ -84,8 +90,9 @@ def wait_ready(edge_url: str, limit_s: float) -> float:
         time.sleep(0.05)
 
 
-def rotations(stack: LocalStack, sample: Sample, count: int) -> list[float]:
-    """Seconds from RegenerateSignature's return until the edge accepts the new signature."""
+def rotations(stack: LocalStack, sample: Sample, count: int) -> tuple[list[float], Sample]:
+    """Seconds from RegenerateSignature's return until the edge accepts the new signature, and
+    the sample with its last signature."""
     delays = []
     md = (("authorization", f"Bearer {ADMIN_KEY}"),)
     conn = http.client.HTTPConnection(stack.edge_url.removeprefix("http://"), timeout=10)
@@ -102,8 +109,39 @@ def rotations(stack: LocalStack, sample: Sample, count: int) -> list[float]:
                     raise TimeoutError("the new signature never reached the edge")
                 time.sleep(0.001)
             delays.append(time.perf_counter() - returned)
+            sample = dataclasses.replace(sample, signature=cb.signature)
     conn.close()
-    return delays
+    return delays, sample
+
+
+def load_rounds(stack: LocalStack, sample: Sample, args: argparse.Namespace) -> None:
+    """wrk on the sample callback's URL: req/s and CPU per request of the edge and the
+    control plane (which holds the runner), per round and their medians."""
+    from wrk import run_wrk
+
+    assert stack.edge is not None and stack.control is not None
+    url = (
+        f"{stack.edge_url}/api/v1/{sample.company}/{sample.callback_id}"
+        f"?patchworks_signature={sample.signature}&sku=A1"
+    )
+    pids = {"edge": stack.edge.pid, "cp": stack.control.pid}
+    options = argparse.Namespace(threads=1, connections=args.connections)
+    run_wrk(url, options, 2, pids)  # warm-up
+    rounds = []
+    for i in range(args.load_rounds):
+        r = run_wrk(url, options, 5, pids)
+        rounds.append(r)
+        print(
+            f"  load round {i + 1}: {r.wrk.rps:.0f} req/s, edge {r.cpu_us_per_request('edge'):.0f} "
+            f"µs/req, control plane {r.cpu_us_per_request('cp'):.0f} µs/req, non-2xx "
+            f"{r.wrk.non_2xx}, others {r.others:.2f} cores"
+        )
+    print(
+        f"with {args.callbacks:,} callbacks loaded, medians: "
+        f"{statistics.median(r.wrk.rps for r in rounds):.0f} req/s, edge "
+        f"{statistics.median(r.cpu_us_per_request('edge') for r in rounds):.0f} µs/req, "
+        f"control plane {statistics.median(r.cpu_us_per_request('cp') for r in rounds):.0f} µs/req"
+    )
 
 
 def fill(url: str, callbacks: int, companies: int) -> tuple[Sample, float]:
@@ -132,6 +170,8 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=1_000)
     parser.add_argument("--rotations", type=int, default=5)
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server (a new schema)")
+    parser.add_argument("--load-rounds", type=int, default=3, help="wrk rounds (0: none)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="boomerang-sync-scale-") as tmp:
@@ -148,7 +188,11 @@ def main() -> None:
             admin_key=ADMIN_KEY,
             database_url=url,
             log_dir=root / "logs",
-            extra_env={"BOOMERANG_SECRET_KEY": SECRET_KEY},
+            # The load comes from one company: above wrk's connections (bench/stack.py says why).
+            extra_env={
+                "BOOMERANG_SECRET_KEY": SECRET_KEY,
+                "BOOMERANG_COMPANY_RUNS_IN_FLIGHT": "1024",
+            },
         )
         try:
             print(f"filling the store: {args.callbacks:,} callbacks, {args.companies:,} companies")
@@ -177,7 +221,7 @@ def main() -> None:
             )
             print(f"edge last-known-good file: {lkg.stat().st_size / (1 << 20):.0f} MiB")
 
-            delays = rotations(stack, sample, args.rotations)
+            delays, sample = rotations(stack, sample, args.rotations)
             print(
                 f"RegenerateSignature -> edge accepts the new signature, {len(delays)} rotations: "
                 f"median {statistics.median(delays) * 1000:.1f} ms "
@@ -188,6 +232,8 @@ def main() -> None:
             if stack.control is not None:
                 cp = memory_mib(stack.control.pid)
                 print(f"control plane RSS: {cp['VmRSS']:.0f} MiB (peak {cp['VmHWM']:.0f} MiB)")
+            if args.load_rounds:
+                load_rounds(stack, sample, args)
         finally:
             stack.stop()
             if args.postgres:

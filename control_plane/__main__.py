@@ -15,14 +15,13 @@ rotate-secret-key
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import os
 import socket
 import sys
 
-from control_plane import secrets
+from control_plane import event_loop, secrets
 from control_plane.config import Settings
 from control_plane.domain import connections
 from control_plane.domain.api_keys import create_admin_key, ensure_admin_key
@@ -97,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings.from_env()
+    run = event_loop.runner()  # refuses a bad BOOMERANG_EVENT_LOOP before anything starts
     if args.command == "migrate":
         return _prepare(settings, run_migrations=True)
     if args.command == "create-admin-key":
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     try:
-        asyncio.run(run_server(settings, started))
+        run(run_server(settings, started))
     except RuntimeError as e:
         if not str(e).startswith("Failed to bind"):  # grpc's words, should the check race
             raise

@@ -241,9 +241,12 @@ def _signature(request: Request) -> str:
     """The signature given: the first non-empty patchworks_signature query parameter, else the
     first patchworks-signature header without the optional whitespace (SP, HTAB) that HTTP allows
     around a field value (RFC 9110 §5.5). README "The callback URL" documents this order."""
-    return request.args.get(signatures.QUERY_PARAM) or request.headers.get(
-        signatures.HEADER, ""
-    ).strip(" \t")
+    # The query as _add_request_metadata reads it (Sanic parses it once per form asked for):
+    # the first non-empty value is what `request.args.get` would give, without a second parse.
+    for name, value in request.get_query_args(keep_blank_values=True):
+        if value and name == signatures.QUERY_PARAM:
+            return value
+    return request.headers.get(signatures.HEADER, "").strip(" \t")
 
 
 def _add_request_metadata(start: runner_pb2.RunStart, request: Request) -> None:

@@ -18,6 +18,8 @@ _N = TypeVar("_N", int, float)
 #: when it is larger than the usual 4 MiB batch; at 8 MiB (plus headers) it stays well inside the
 #: runner's 16 MiB receive limit, past which the runner would end the stream all runs share.
 MAX_BODY_BYTES_LIMIT = 8 << 20
+#: Most EDGE_WORKERS: well above the cores of one machine, which is where throughput stops growing.
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,17 @@ class EdgeSettings:
     #: (BOOMERANG_TLS_CLIENT_CERT, BOOMERANG_TLS_CLIENT_KEY)
     tls_client_cert: Path | None = None
     tls_client_key: Path | None = None
+    #: Processes serving the port: 1 serves in this process; N > 1 makes this process a
+    #: supervisor of N edge processes (edge/workers.py) sharing the port with SO_REUSEPORT, each
+    #: with its own streams to the control plane and runners, its own cache and its own
+    #: connections (EDGE_MAX_CONNECTIONS is per process). Needs a fixed EDGE_PORT.
+    #: (EDGE_WORKERS, default 1, at most MAX_WORKERS)
+    workers: int = 1
+    #: Bind the port with SO_REUSEPORT, so several edge processes share it (the kernel spreads
+    #: new connections over them). EDGE_WORKERS sets it for its workers; set it yourself only to
+    #: run several edges on one port under a supervisor of your own. (EDGE_REUSE_PORT, 0 or 1,
+    #: default 0: a second edge on a taken port fails to start instead)
+    reuse_port: bool = False
 
     @property
     def tls(self) -> bool:
@@ -112,6 +125,10 @@ class EdgeSettings:
                 raise ValueError(f"{name} must be > 0 and at most 3600 seconds, not {value}")
         if self.max_connections < 1:
             raise ValueError(f"EDGE_MAX_CONNECTIONS must be >= 1, not {self.max_connections}")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"EDGE_WORKERS must be 1-{MAX_WORKERS}, not {self.workers}")
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("EDGE_WORKERS > 1 needs a fixed EDGE_PORT (the workers share it)")
         if (self.tls_client_cert is None) != (self.tls_client_key is None):
             raise ValueError(
                 "BOOMERANG_TLS_CLIENT_CERT and BOOMERANG_TLS_CLIENT_KEY go together: set both"
@@ -152,6 +169,8 @@ class EdgeSettings:
             tls_ca=_path(env, "BOOMERANG_TLS_CA"),
             tls_client_cert=_path(env, "BOOMERANG_TLS_CLIENT_CERT"),
             tls_client_key=_path(env, "BOOMERANG_TLS_CLIENT_KEY"),
+            workers=_number(env, "EDGE_WORKERS", 1, int),
+            reuse_port=_flag(env, "EDGE_REUSE_PORT"),
         )
 
 
@@ -206,3 +225,10 @@ def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _
         return kind(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "")
+    if raw not in ("", "0", "1"):
+        raise ValueError(f"{name} must be 0 or 1, not {raw!r}")
+    return raw == "1"

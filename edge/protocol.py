@@ -180,7 +180,9 @@ class EdgeProtocol(HttpProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        http = self._http
+        # Unset until the connection's task has started: on uvloop the first bytes may come
+        # before that, and then they are the head's first, which sets `_time` as it should.
+        http = getattr(self, "_http", None)
         if http is not None and http.stage is Stage.REQUEST:
             # Sanic's REQUEST_TIMEOUT check measures from `_time`, which every read moves: kept
             # where it was (the head's first byte, or the previous answer when pipelined), it
@@ -193,7 +195,7 @@ class EdgeProtocol(HttpProtocol):
 
     def check_timeouts(self) -> None:
         """Sanic's check (keep-alive, head, response), plus the body deadline."""
-        http = self._http
+        http = getattr(self, "_http", None)
         if (
             self._task is not None
             and http is not None

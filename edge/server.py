@@ -31,9 +31,10 @@ class EdgeServer:
         return f"http://{self.host}:{self.port}"
 
     @classmethod
-    async def start(cls, app: Sanic, host: str, port: int) -> EdgeServer:
-        """Bind (port 0 picks a free port), run the startup listeners, then accept connections."""
-        sock = socket.create_server((host, port), backlog=1024)
+    async def start(cls, app: Sanic, host: str, port: int, reuse_port: bool = False) -> EdgeServer:
+        """Bind (port 0 picks a free port), run the startup listeners, then accept connections.
+        `reuse_port`: bind with SO_REUSEPORT, sharing the port with other processes that do."""
+        sock = socket.create_server((host, port), backlog=1024, reuse_port=reuse_port)
         sock.setblocking(False)
         server = await app.create_server(
             sock=sock,
@@ -67,10 +68,14 @@ class EdgeServer:
 
 
 async def serve_until_signalled(
-    app: Sanic, host: str, port: int, on_listening: Callable[[EdgeServer], None]
+    app: Sanic,
+    host: str,
+    port: int,
+    on_listening: Callable[[EdgeServer], None],
+    reuse_port: bool = False,
 ) -> None:
     """Serves `app` until SIGINT or SIGTERM, then stops gracefully (`python -m edge`, bench)."""
-    server = await EdgeServer.start(app, host, port)
+    server = await EdgeServer.start(app, host, port, reuse_port)
     on_listening(server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

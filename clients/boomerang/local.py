@@ -63,6 +63,8 @@ class LocalStack:
     # How many runner processes, when separate (the edge gets all their addresses).
     runner_count: int = 1
     runner_ports: list[int] = field(default_factory=list)
+    # Edge processes sharing the edge port (EDGE_WORKERS; edge/workers.py).
+    edge_workers: int = 1
     control: subprocess.Popen | None = None
     runners: list[subprocess.Popen | None] = field(default_factory=list)
     edge: subprocess.Popen | None = None
@@ -124,21 +126,24 @@ class LocalStack:
             EDGE_STATE_DIR=str(self.state_dir / "edge"),
             CONSOLE_HOST="127.0.0.1",
             CONSOLE_PORT=str(self.console_port),
+            EDGE_WORKERS=str(self.edge_workers),
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
         return env
 
     def _spawn(
-        self, name: str, args: list[str], env: dict[str, str] | None = None
+        self, name: str, args: list[str], env: dict[str, str] | None = None, **popen: object
     ) -> subprocess.Popen:
         command = [sys.executable, *args]
         full_env = {**self._env(), **(env or {})}
         if self.log_dir is None:
-            return subprocess.Popen(command, env=full_env)
+            return subprocess.Popen(command, env=full_env, **popen)
         # The child holds its own descriptor; the parent's closes when this block ends.
         with open_private_log(self.log_dir / f"{name}.log") as out:
-            return subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                command, env=full_env, stdout=out, stderr=subprocess.STDOUT, **popen
+            )
 
     def migrate(self) -> None:
         subprocess.run(
@@ -229,20 +234,28 @@ class LocalStack:
     def start_edge(self, timeout: float = 30.0, ready: bool = True) -> None:
         """Starts the edge; waits for /readyz (or only /healthz when `ready` is False). Ready
         means in sync with the control plane and connected to a runner: start those first."""
-        self.edge = self._spawn("edge", ["-m", "edge"])
+        # Its own process group with workers, so that `stop_edge(kill=True)` kills them all.
+        group = {"process_group": 0} if self.edge_workers > 1 else {}
+        self.edge = self._spawn("edge", ["-m", "edge"], **group)
         path = "/readyz" if ready else "/healthz"
+        # Each request opens a new connection, which the kernel gives to any of the workers: so
+        # many answers in a row that every worker has answered, but for a very unlikely draw.
+        in_a_row = 1 if self.edge_workers == 1 else 8 * self.edge_workers
+        answered = 0
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive(self.edge, "edge")
             try:
                 with urllib.request.urlopen(self.edge_url + path, timeout=1) as response:
-                    if response.status == 200:
-                        return
+                    answered = answered + 1 if response.status == 200 else 0
             except OSError:
-                pass
+                answered = 0
+            if answered >= in_a_row:
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the edge did not answer {path}")
-            time.sleep(0.05)
+            if not answered:
+                time.sleep(0.05)
 
     def start_console(self, timeout: float = 30.0) -> None:
         """Starts the web console (a client of the control plane: start that first) and waits
@@ -284,6 +297,10 @@ class LocalStack:
             process.wait()
 
     def stop_edge(self, kill: bool = False) -> None:
+        if kill and self.edge_workers > 1 and self.edge is not None and self.edge.poll() is None:
+            os.killpg(self.edge.pid, signal.SIGKILL)  # the supervisor and its workers
+            self.edge.wait()
+            return
         self._stop(self.edge, signal.SIGKILL if kill else signal.SIGTERM)
 
     def stop_control_plane(self, kill: bool = False) -> None:

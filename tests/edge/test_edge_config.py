@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from edge import event_loop
 from edge.backoff import Backoff
 from edge.config import EdgeSettings
+from edge.workers import child_env
 
 
 def test_runner_defaults_to_the_control_plane(tmp_path: Path) -> None:
@@ -26,6 +29,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (s.max_body_bytes, s.staleness_limit_s) == (1024 * 1024, 0.0)
     assert (s.header_timeout_s, s.body_timeout_s, s.keep_alive_timeout_s) == (10, 30, 75)
     assert s.max_connections == 1000
+    assert (s.workers, s.reuse_port) == (1, False)
     assert s.lkg_path == tmp_path / "lkg.binpb"
 
 
@@ -45,6 +49,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "EDGE_BODY_TIMEOUT_S": "4.5",
             "EDGE_KEEP_ALIVE_TIMEOUT_S": "61",
             "EDGE_MAX_CONNECTIONS": "20",
+            "EDGE_WORKERS": "3",
+            "EDGE_REUSE_PORT": "1",
         }
     )
     assert s == EdgeSettings(
@@ -61,6 +67,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         body_timeout_s=4.5,
         keep_alive_timeout_s=61,
         max_connections=20,
+        workers=3,
+        reuse_port=True,
     )
 
 
@@ -94,6 +102,11 @@ def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
         ({"BOOMERANG_API_KEY": "k", "EDGE_KEEP_ALIVE_TIMEOUT_S": "-1"}, "EDGE_KEEP_ALIVE"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_CONNECTIONS": "0"}, "EDGE_MAX_CONNECTIONS"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_MAX_CONNECTIONS": "many"}, "EDGE_MAX_CONNECTIONS"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "0"}, "EDGE_WORKERS must be 1-64, not 0"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "65"}, "EDGE_WORKERS must be 1-64"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "two"}, "EDGE_WORKERS must be a number"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "2", "EDGE_PORT": "0"}, "fixed EDGE_PORT"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_REUSE_PORT": "yes"}, "EDGE_REUSE_PORT must be 0 or 1"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env, message) -> None:
@@ -110,3 +123,34 @@ def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:
     # The default stays within a second, so a peer that is back is in use again within 2 s.
     default = Backoff(rand=lambda: 1.0)
     assert max(default.next_delay() for _ in range(40)) == 1.0
+
+
+def test_workers_get_their_own_id_state_dir_and_the_shared_port(tmp_path: Path) -> None:
+    settings = EdgeSettings.from_env(
+        {
+            "BOOMERANG_API_KEY": "k",
+            "EDGE_ID": "e",
+            "EDGE_STATE_DIR": str(tmp_path),
+            "EDGE_PORT": "9000",
+            "EDGE_WORKERS": "2",
+        }
+    )
+    env = child_env(settings, 1, {"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "2"})
+    worker = EdgeSettings.from_env(env)
+    assert (worker.edge_id, worker.state_dir) == ("e-1", tmp_path / "worker-1")
+    assert (worker.port, worker.workers, worker.reuse_port) == (9000, 1, True)
+    assert worker.lkg_path != settings.lkg_path
+
+
+@pytest.mark.parametrize(
+    ("value", "loop"), [(None, "uvloop"), ("", "uvloop"), ("asyncio", "asyncio")]
+)
+def test_event_loop_is_uvloop_unless_asked(value: str | None, loop: str) -> None:
+    env = {} if value is None else {"BOOMERANG_EVENT_LOOP": value}
+    assert event_loop.chosen(env) == loop
+    assert (event_loop.runner(env) is asyncio.run) == (loop == "asyncio")
+
+
+def test_event_loop_refuses_other_names() -> None:
+    with pytest.raises(ValueError, match="BOOMERANG_EVENT_LOOP must be one of uvloop, asyncio"):
+        event_loop.chosen({"BOOMERANG_EVENT_LOOP": "trio"})
