@@ -100,8 +100,16 @@ def world(running: Running):
     api.deploy(parent.id)
     callbacks["parent"] = cb
     callbacks["child_flow"] = child
-    eventually(lambda: get(running, callbacks["notify"], {}, b'{"n": 0}').status_code == 200)
+    # Every callback synced to the edge and routable: HEAD checks that without starting a run
+    # (a GET of the parent would start a child the test then counts).
+    for name in ("route", "try", "notify", "parent"):
+        eventually(lambda cb=callbacks[name]: head(running, cb).status_code == 204)
     return callbacks
+
+
+def head(running: Running, cb):
+    params = {"patchworks_signature": cb.signature}
+    return running.http.head(f"/api/v1/{cb.company}/{cb.id}", params=params)
 
 
 def get(running: Running, cb, params: dict, body: bytes = b""):

@@ -107,7 +107,9 @@ async def test_a_heavy_shape_in_a_worker_keeps_the_loop_responsive() -> None:
     assert progress.position == 2
     assert progress.shapes[-1].shape_id == "m" and progress.shapes[-1].status == "ok"
     assert took > 0.05  # heavy enough to matter
-    assert worker_lag < 0.05  # ~1 ms on a quiet machine; a stalled loop: the whole shape
+    # Relative, not timed: ~1 ms on a quiet machine, but a loaded one (CI beside other work)
+    # delays the loop for reasons of its own. A stalled loop would lag for the whole shape.
+    assert worker_lag < took / 3
     assert inline_lag > 3 * worker_lag
 
 
