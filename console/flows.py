@@ -39,18 +39,34 @@ def register(app: Sanic) -> None:
 
 
 def outline(definition: Any, problem: Problem) -> list[dict[str, Any]]:
-    """The shapes as rows for people: position, id, type, what it does, its errors."""
+    """The shapes as rows for people: position, id, type, what it does, its errors, and the
+    paths of route, branch and try_catch shapes as nested rows."""
     shapes = definition.get("shapes") if isinstance(definition, dict) else None
-    if not isinstance(shapes, list):
+    return _rows(shapes, "definition.shapes", problem, 0)
+
+
+#: Keys holding nested shapes: `paths` (route, branch: a list of {condition?, shapes}) and the
+#: shape lists of try_catch and of a route's `otherwise`.
+_PATH_KEYS = ("paths", "try", "catch", "otherwise")
+#: Nesting shown; the control plane refuses definitions deeper than this anyway.
+_MAX_OUTLINE_DEPTH = 10
+
+
+def _rows(shapes: Any, prefix: str, problem: Problem, depth: int) -> list[dict[str, Any]]:
+    if not isinstance(shapes, list) or depth > _MAX_OUTLINE_DEPTH:
         return []
     rows = []
     for index, shape in enumerate(shapes):
         if not isinstance(shape, dict):
             shape = {"value": shape}
+        path = f"{prefix}[{index}]"
+        children = _children(shape, path, problem, depth)
         details = [(k, shape[k]) for k in _OUTLINE_KEYS if k in shape]
-        others = {k: v for k, v in shape.items() if k not in ("id", "type", *_OUTLINE_KEYS)}
+        skip = ("id", "type", *_OUTLINE_KEYS, *_PATH_KEYS)
+        others = {k: v for k, v in shape.items() if k not in skip}
         if others:
             details.append(("other settings", others))
+        nested = _nested_prefixes(shape, path)
         rows.append(
             {
                 "index": index,
@@ -59,10 +75,45 @@ def outline(definition: Any, problem: Problem) -> list[dict[str, Any]]:
                 "details": [
                     (k, v if isinstance(v, str) else json.dumps(v)[:300]) for k, v in details
                 ],
-                "errors": problem.at(f"definition.shapes[{index}]"),
+                # Its own errors: those inside its paths are shown at their own shapes.
+                "errors": [
+                    d
+                    for field, descriptions in problem.fields.items()
+                    if (field == path or field.startswith((path + ".", path + "[")))
+                    and not field.startswith(nested)
+                    for d in descriptions
+                ],
+                "children": children,
             }
         )
     return rows
+
+
+def _nested_prefixes(shape: dict, path: str) -> tuple[str, ...]:
+    """Field paths of the shapes inside `shape`'s paths (their errors show at those shapes;
+    a path's own fields, e.g. `paths[0].condition`, stay with the shape)."""
+    paths = shape.get("paths")
+    count = len(paths) if isinstance(paths, list) else 0
+    inside = [f"{path}.paths[{j}].shapes[" for j in range(count)]
+    return (*inside, *(f"{path}.{key}[" for key in ("otherwise", "try", "catch")))
+
+
+def _children(shape: dict, path: str, problem: Problem, depth: int) -> list[tuple[str, list]]:
+    """(label, rows) for each path the shape holds."""
+    children: list[tuple[str, list]] = []
+    paths = shape.get("paths")
+    if isinstance(paths, list):
+        for j, branch in enumerate(paths):
+            branch = branch if isinstance(branch, dict) else {}
+            label = f"path {j + 1}"
+            if isinstance(branch.get("condition"), str):
+                label += f" when {branch['condition']}"
+            rows = _rows(branch.get("shapes"), f"{path}.paths[{j}].shapes", problem, depth + 1)
+            children.append((label, rows))
+    for key in ("otherwise", "try", "catch"):
+        if key in shape:
+            children.append((key, _rows(shape[key], f"{path}.{key}", problem, depth + 1)))
+    return children
 
 
 async def flow_page(
