@@ -29,6 +29,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from control_plane.outbound import streams
 from control_plane.outbound.egress import EgressPolicy, EgressRefused
 
 #: Threads resolving host names, for all of a runner's calls.
@@ -54,7 +55,6 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, policy: EgressPolicy) -> None:
         self.policy = policy
-        self.inner = httpcore.AnyIOBackend()
         # getaddrinfo blocks a thread and cannot be cancelled: a tenant's name whose DNS never
         # answers holds one for the resolver's own timeout. Its own threads, so slow names
         # delay only other resolutions, not the loop's default executor.
@@ -82,9 +82,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for address in allowed:  # in the resolver's order, as a browser would
             try:
-                return await self.inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                return await streams.connect(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
@@ -111,7 +109,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("outbound calls do not use Unix sockets")
 
     async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+        await asyncio.sleep(seconds)
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
