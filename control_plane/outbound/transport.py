@@ -158,20 +158,20 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 
 class LinearPool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool, its bookkeeping in time linear in its connections.
+    """httpcore's connection pool, its bookkeeping at most linear in its connections.
 
     httpcore (1.0.9) redoes its bookkeeping when a request starts and again when its response
     is closed, and that pass costs connections² `is_idle` calls plus one `poll` system call (and
     anyio's attribute lookups) per idle connection: with 32 connections to one upstream at full
     concurrency, ~3 ms of CPU per request, more than the request itself. This pass makes the
-    same decisions in one walk over the connections: closed ones are dropped; the connection
-    handed to a request is checked for expiry first (its keep-alive time passed, or the server
-    closed it), as httpcore checks it; the idle others are checked every SWEEP_S, not on every
-    pass (an expired idle connection only holds a socket meanwhile); idle connections past the
-    keep-alive limit are closed; a request with no reusable connection gets a new one, in place
-    of an idle one when the pool is full. A connection is given to one request at a time (HTTP/1.1
-    only: this pool never speaks HTTP/2), where httpcore may give one to two requests and make
-    the second start over.
+    same decisions in less: the connection handed to a request is the first free one to its
+    origin, checked for expiry first (its keep-alive time passed, or the server closed it), as
+    httpcore checks it; a request with no reusable connection gets a new one, in place of an idle
+    one when the pool is full. The other connections are walked every SWEEP_S (or when the pool
+    is full): closed ones dropped, expired ones and idle ones past the keep-alive limit closed (an
+    expired idle connection only holds a socket meanwhile). A connection is given to one request
+    at a time (HTTP/1.1 only: this pool never speaks HTTP/2), where httpcore may give one to two
+    requests and make the second start over.
 
     It replaces a private method of httpcore's pool: httpcore is pinned in constraints.txt, and
     tests/outbound/test_outbound_pool.py checks the behaviour it relies on."""
@@ -183,57 +183,70 @@ class LinearPool(httpcore.AsyncConnectionPool):
     def _assign_requests_to_connections(self) -> list[Any]:
         closing: list[Any] = []
         now = time.monotonic()
-        sweep = now - self._swept_at >= SWEEP_S
-        if sweep:
+        if now - self._swept_at >= SWEEP_S:
             self._swept_at = now
+            self._sweep(closing, expired=True)
         queued = [request for request in self._requests if request.is_queued()]
+        if not queued:
+            return closing  # a response was closed and nobody waits: nothing to decide
         # A connection given to a request that has not started on it yet still says it is
         # available: it is not (httpcore would hand it out twice, and one request would retry).
         taken = {id(r.connection) for r in self._requests if r.connection is not None}
+        for pool_request in queued:
+            origin = pool_request.request.url.origin
+            connection = self._reusable(origin, taken, closing)
+            if connection is None:
+                if len(self._connections) >= self._max_connections:
+                    self._sweep(closing, expired=False)  # make room: closed ones out
+                if len(self._connections) >= self._max_connections:
+                    idle = next(
+                        (c for c in self._connections if id(c) not in taken and c.is_idle()), None
+                    )
+                    if idle is None:
+                        continue  # it waits for a connection to be released
+                    self._connections.remove(idle)
+                    closing.append(idle)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+            taken.add(id(connection))
+            pool_request.assign_to_connection(connection)
+        return closing
+
+    def _sweep(self, closing: list[Any], expired: bool) -> None:
+        """Drops closed connections; closes idle ones past the keep-alive limit and, when
+        `expired`, every one that has expired."""
         kept: list[Any] = []
-        available: list[Any] = []
         count = len(self._connections)
         for connection in self._connections:
             if connection.is_closed():
                 count -= 1
-            elif (sweep and connection.has_expired()) or (
+            elif (expired and connection.has_expired()) or (
                 count > self._max_keepalive_connections and connection.is_idle()
             ):
                 count -= 1
                 closing.append(connection)
             else:
                 kept.append(connection)
-                if queued and id(connection) not in taken and connection.is_available():
-                    available.append(connection)
         self._connections = kept
-        for pool_request in queued:
-            origin = pool_request.request.url.origin
-            connection = self._reusable(available, origin, closing)
-            if connection is None:
-                if len(self._connections) >= self._max_connections:
-                    idle = next((c for c in available if c.is_idle()), None)
-                    if idle is None:
-                        continue  # it waits for a connection to be released
-                    available.remove(idle)
-                    self._connections.remove(idle)
-                    closing.append(idle)
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-            pool_request.assign_to_connection(connection)
-        return closing
 
-    def _reusable(self, available: list[Any], origin: httpcore.Origin, closing: list[Any]) -> Any:
-        """The first available connection to `origin` that has not expired, taken out of
-        `available`; expired ones met on the way are closed."""
-        for connection in list(available):
-            if not connection.can_handle_request(origin):
-                continue
-            available.remove(connection)
-            if connection.has_expired():
-                self._connections.remove(connection)
+    def _reusable(self, origin: httpcore.Origin, taken: set[int], closing: list[Any]) -> Any:
+        """The first free connection to `origin` that has not expired; expired ones met on the
+        way are closed."""
+        connections = self._connections
+        i = 0
+        while i < len(connections):
+            connection = connections[i]
+            if (
+                id(connection) in taken
+                or not connection.is_available()
+                or not connection.can_handle_request(origin)
+            ):
+                i += 1
+            elif connection.has_expired():
+                del connections[i]
                 closing.append(connection)
-                continue
-            return connection
+            else:
+                return connection
         return None
 
 
