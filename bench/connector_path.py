@@ -11,11 +11,17 @@ The same wrk load (keep-alive, 64 connections, 1 thread) for each, alternated a,
 a warm-up each; figures are medians over the rounds. (b)'s rate is bounded by (a)'s, and each
 of its requests costs the edge, the runner and one more request of (a). About 30 s.
 Exit status 1 when wrk saw a non-2xx answer or a socket error, or the answers differ.
+
+`--client-only`: no stack, no wrk. The runner's outbound client (`Outbound.call`) and a bare
+httpx.AsyncClient, in this process, each make `--calls` GETs to the bare app, `--concurrency`
+at a time, alternated for `--rounds`: the CPU of this process per call (medians), and the
+connections the outbound client opened. It isolates the client's own cost from the run's.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -54,8 +60,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=4, help="seconds a round (default 4)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
+    parser.add_argument("--client-only", action="store_true", help="the outbound client alone")
+    parser.add_argument("--calls", type=int, default=3000, help="--client-only: calls a round")
+    parser.add_argument("--concurrency", type=int, default=32, help="--client-only: at once")
     args = parser.parse_args()
     print(f"other load before the start: {other_load():.2f} cores")
+    if args.client_only:
+        return client_only(args)
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-connector-") as tmp:
         root = Path(tmp)
         bare, upstream = start_bare_app(root / "logs")
@@ -138,6 +149,85 @@ def measure(args, urls, pids, bodies) -> int:
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def client_only(args) -> int:
+    with tempfile.TemporaryDirectory(prefix="boomerang-bench-outbound-") as tmp:
+        bare, upstream = start_bare_app(Path(tmp) / "logs")
+        try:
+            return asyncio.run(_client_rounds(args, f"{upstream}/api/v1/upstream/stock"))
+        finally:
+            bare.terminate()
+            bare.wait(10)
+
+
+async def _client_rounds(args, url: str) -> int:
+    import httpx
+
+    from control_plane.outbound.client import Call, Outbound
+    from control_plane.outbound.egress import parse_allow
+    from control_plane.outbound.settings import OutboundSettings
+
+    async def no_connections(company: str, name: str) -> None:
+        return None
+
+    settings = OutboundSettings(egress_allow=parse_allow("127.0.0.1/32"))
+    outbound = Outbound(settings, no_connections)
+    connects = 0
+    connect = outbound.transport.backend.connect_tcp
+
+    async def counted(*a, **kw):
+        nonlocal connects
+        connects += 1
+        return await connect(*a, **kw)
+
+    outbound.transport.backend.connect_tcp = counted
+    limits = httpx.Limits(max_connections=settings.max_connections)
+    bare = httpx.AsyncClient(limits=limits, trust_env=False)
+
+    async def via_outbound(i: int) -> int:
+        call = Call("GET", url, f"run.{i}", 10.0, query=[("sku", "A1")])
+        return (await outbound.call(call, time.monotonic() + 60)).status
+
+    async def via_httpx(i: int) -> int:
+        answer = await bare.get(url, params={"sku": "A1"}, headers={"idempotency-key": f"{i}"})
+        return answer.status_code
+
+    async def load(fn, calls: int) -> tuple[float, set[int]]:
+        todo, statuses = iter(range(calls)), set()
+
+        async def worker():
+            for i in todo:
+                statuses.add(await fn(i))
+
+        started = time.process_time()
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        return (time.process_time() - started) / calls * 1e6, statuses
+
+    ways = {"outbound": via_outbound, "httpx": via_httpx}
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
+    statuses: set[int] = set()
+    try:
+        for fn in ways.values():
+            await load(fn, 300)  # warm-up: connections opened
+        for _ in range(args.rounds):
+            for name, fn in ways.items():
+                used, seen = await load(fn, args.calls)
+                cpu[name].append(used)
+                statuses |= seen
+        pool = len(outbound.transport._pool.connections)
+    finally:
+        await outbound.aclose()
+        await bare.aclose()
+    print(f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} at once")
+    for name, values in cpu.items():
+        rounds = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{name:9} CPU µs/call median {statistics.median(values):6.0f}  ({rounds})")
+    print(f"outbound: {connects} connections opened, {pool} in the pool")
+    if statuses != {200}:
+        print(f"FAILED: statuses {sorted(statuses)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

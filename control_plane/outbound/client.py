@@ -32,6 +32,9 @@ from control_plane.outbound.settings import OutboundSettings
 from control_plane.outbound.transport import GuardedTransport, ResponseTooLarge
 
 log = logging.getLogger(__name__)
+# httpx logs every request at INFO with its whole URL: the query may hold a connection's API key
+# (and a log line per call is CPU the runner's loop spends). Failures reach the run's error.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -181,10 +184,13 @@ class Outbound:
         timeout: float,  # noqa: ASYNC109 (httpx's own per-operation timeouts; the caller bounds it all)
         attempts: int,
     ) -> Answer:
+        # Parsed once: given a string and params, httpx parses the URL again to merge them.
+        url = httpx.URL(call.url)
+        if query:
+            url = url.copy_merge_params(query)
         request = self.client.build_request(
             call.method,
-            call.url,
-            params=query or None,
+            url,
             headers=headers,
             content=call.content,
             timeout=httpx.Timeout(timeout),

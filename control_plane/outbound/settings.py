@@ -18,9 +18,8 @@ class OutboundSettings:
     #: (BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES, default 4 MiB)
     max_response_bytes: int = 4 << 20
     #: Calls in flight at once on a runner, to all upstreams together (each holds a connection);
-    #: more wait their turn. httpcore's pool does work per request in proportion to its
-    #: connections squared when many are idle: 32 costs ~5 ms of CPU per call at full
-    #: concurrency to one upstream, 100 ~13 ms (docs/connector.md, "Measured").
+    #: more wait their turn. The pool's work per request grows with its connections (one walk
+    #: over them, transport.LinearPool), no longer with their square as httpcore's own did.
     #: (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, default 32)
     max_connections: int = 32
     #: PEM file of the CAs that sign upstreams' certificates, instead of the usual public ones

@@ -4,6 +4,7 @@ egress rule on the address connected to, response caps."""
 from __future__ import annotations
 
 import gzip
+import logging
 import socket
 import time
 
@@ -208,3 +209,15 @@ async def test_body_and_method_are_sent(outbound, upstream):
         b'{"a":1}',
         "application/json",
     )
+
+
+async def test_calls_are_not_logged_with_their_query(outbound, upstream, caplog):
+    # A connection's API key may travel in the query: no URL of a call reaches the logs.
+    caplog.set_level(logging.DEBUG)
+    upstream.route("/q", Reply(200, {}))
+    answer = await outbound.call(
+        call(f"{upstream.url}/q?fixed=1", query=[("api_key", "s3cret-key")]), later()
+    )
+    assert answer.status == 200
+    assert upstream.requests("/q")[0].query == [("fixed", "1"), ("api_key", "s3cret-key")]
+    assert "s3cret-key" not in caplog.text

@@ -20,6 +20,7 @@ class Seen:
     query: list[tuple[str, str]]
     headers: dict[str, str]  # lowercase names
     body: bytes
+    port: int = 0  # the client's: one per connection
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Reply:
     delay_s: float = 0.0  # before the status line
     # Sent without Content-Length, in pieces with a pause between: a slow or endless body.
     drip: tuple[bytes, int, float] | None = None  # (piece, count, pause)
+    # Closes the connection after the answer without saying so (no Connection: close), as a
+    # server whose keep-alive timed out does.
+    hang_up: bool = False
 
     def encoded(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -69,6 +73,7 @@ class Upstream:
                     parse_qsl(parts.query, keep_blank_values=True),
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
+                    self.client_address[1],
                 )
                 with upstream.lock:
                     upstream.seen.append(seen)
@@ -85,6 +90,7 @@ class Upstream:
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(payload)
+                    self.close_connection = self.close_connection or reply.hang_up
                     return
                 self.send_header("Connection", "close")
                 self.end_headers()
