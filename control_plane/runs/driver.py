@@ -55,7 +55,7 @@ from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL,
 from control_plane.runs.limits import RunLimits
 from control_plane.runs.versions import LoadedVersion, VersionCache
 from control_plane.runs.workers import EngineWorkers, WorkerCrashed
-from control_plane.store.clock import utcnow
+from control_plane.store.clock import epoch_seconds, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -572,8 +572,7 @@ class RunDriver:
 
     def _deadline(self, record: RunRecord) -> float:
         """The run's wall-clock end (epoch seconds): its start plus the maximum run time."""
-        started = record.started_at.timestamp()
-        return started + self.settings.max_run_s
+        return epoch_seconds(record.started_at) + self.settings.max_run_s
 
     # -- the queue: resume what others left -------------------------------------------------
 
