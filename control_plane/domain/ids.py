@@ -20,6 +20,16 @@ _last_ms = 0
 _last_random = 0
 
 
+def _forget_last() -> None:
+    """In a forked child: draw fresh randomness, so parent and child never continue the same
+    sequence (and make the same id) within one millisecond."""
+    global _lock, _last_ms, _last_random
+    _lock, _last_ms, _last_random = threading.Lock(), 0, 0
+
+
+os.register_at_fork(after_in_child=_forget_last)
+
+
 def new_id() -> str:
     """A lowercase ULID (48-bit millisecond time, 80 random bits, 26 characters of Crockford's
     base 32): sortable by creation time, never reused. Within one millisecond (or if the clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -57,3 +58,17 @@ def test_ids_made_on_many_threads_are_distinct():
     for t in threads:
         t.join()
     assert len(set(made)) == len(made) == 8_000
+
+
+def test_a_forked_child_does_not_continue_the_parents_sequence():
+    ids.new_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report where its sequence stands, then leave at once
+        os.write(write, f"{ids._last_ms} {ids._last_random}".encode())
+        os._exit(0)
+    os.close(write)
+    reported = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert reported == "0 0"
