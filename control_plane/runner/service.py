@@ -89,8 +89,13 @@ class _StreamRun:
 
     def accepted(self, run_id: str, status_token: str = "") -> None:
         if not self.silent:
-            accepted = rs.RunAccepted(run_id=run_id, status_token=status_token)
-            self.outbox.put(rs.RunFlowServerEvent(run_ref=self.ref, accepted=accepted))
+            # Fields set in place: building the inner message and copying it in costs ~50% more.
+            event = rs.RunFlowServerEvent(run_ref=self.ref)
+            accepted = event.accepted
+            accepted.run_id = run_id
+            if status_token:
+                accepted.status_token = status_token
+            self.outbox.put(event)
 
     def replay(self, run_id: str, answer: bytes | None) -> None:
         replay = rs.RunReplay(run_id=run_id)
@@ -120,23 +125,21 @@ class _StreamRun:
     def callback(self, response: CallbackResponse) -> None:
         if self.silent:
             return
-        event = rs.RunFlowServerEvent(
-            run_ref=self.ref,
-            callback=rs.RunCallback(
-                status_code=response.status,
-                headers=[rs.HttpHeader(name=n, value=v) for n, v in response.headers],
-                body=response.body,
-            ),
-        )
+        event = rs.RunFlowServerEvent(run_ref=self.ref)
+        callback = event.callback
+        callback.status_code = response.status
+        for name, value in response.headers:
+            callback.headers.add(name=name, value=value)
+        callback.body = response.body
         self._answer(event, len(response.body) + _EVENT_OVERHEAD)
 
     def outcome(self, status: int, reason: int, error: str) -> None:
-        self._answer(
-            rs.RunFlowServerEvent(
-                run_ref=self.ref,
-                outcome=rs.RunOutcome(status=status, reason=reason, error=error[:1000]),
-            )
-        )
+        event = rs.RunFlowServerEvent(run_ref=self.ref)
+        outcome = event.outcome
+        outcome.status, outcome.reason = status, reason
+        if error:
+            outcome.error = error[:1000]
+        self._answer(event)
 
 
 class RunnerServicer(Servicer, rs_grpc.RunnerServiceServicer):

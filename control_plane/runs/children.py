@@ -26,7 +26,7 @@ from control_plane.engine.run_flow import MAX_DEPTH, MAX_PENDING_CHILDREN, RunFl
 from control_plane.runs import checkpoint
 from control_plane.runs.journal import write_rows
 from control_plane.runs.lifecycle import LANE_TAIL, RunRecord
-from control_plane.store.clock import utcnow
+from control_plane.store.clock import epoch_seconds, utcnow
 from control_plane.store.db import write_transaction
 from control_plane.store.models import Deployment, Flow, Run, RunTask
 
@@ -34,7 +34,7 @@ from control_plane.store.models import Deployment, Flow, Run, RunTask
 def child_id(parent: RunRecord, shape_id: str) -> str:
     """The same for every attempt at one shape of one run: a ULID with the parent's start
     time (children sort with their parent) and randomness from the parent's and shape's ids."""
-    millis = int(parent.started_at.timestamp() * 1000)
+    millis = int(epoch_seconds(parent.started_at) * 1000)
     digest = hashlib.sha256(f"{parent.id}.{shape_id}".encode()).digest()
     return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10])).lower()
 

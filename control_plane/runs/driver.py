@@ -55,7 +55,7 @@ from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL,
 from control_plane.runs.limits import RunLimits
 from control_plane.runs.versions import LoadedVersion, VersionCache
 from control_plane.runs.workers import EngineWorkers, WorkerCrashed
-from control_plane.store.clock import utcnow
+from control_plane.store.clock import epoch_seconds, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,10 @@ class RunDriver:
         if version is None:
             return _refuse(run, r.RUN_REASON_VERSION_NOT_FOUND, "flow version not found")
         company = version.company_id
-        limit = await self._runs_in_flight(company)
+        # The cached quota without a coroutine: this is every run's path.
+        limit = self.limits.get(company)
+        if limit is None:
+            limit = await self._runs_in_flight(company)
         # No await from here to _enter: the count checked is the count entered.
         if (
             self.inflight[LANE_CALLER][company] >= limit
@@ -572,8 +575,7 @@ class RunDriver:
 
     def _deadline(self, record: RunRecord) -> float:
         """The run's wall-clock end (epoch seconds): its start plus the maximum run time."""
-        started = record.started_at.timestamp()
-        return started + self.settings.max_run_s
+        return epoch_seconds(record.started_at) + self.settings.max_run_s
 
     # -- the queue: resume what others left -------------------------------------------------
 

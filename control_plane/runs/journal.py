@@ -164,14 +164,16 @@ class Journal:
             if not self._pending:
                 return
             entries = self._take()
-            now = utcnow()
-            lease_until = now + dt.timedelta(seconds=self.lease_s)
             runs = [e.row for e in entries]
-            tasks = [
-                (e.row[0], e.row[1], e.task.lane, e.task.state, self.owner, lease_until, 1, now)
-                for e in entries
-                if e.task is not None and not e.record.final
-            ]
+            tasks: list[tuple] = []
+            keep = [e for e in entries if e.task is not None and not e.record.final]
+            if keep:  # most runs end in the commit that answers them: no task row, no clock
+                now = utcnow()
+                lease_until = now + dt.timedelta(seconds=self.lease_s)
+                tasks = [
+                    (e.row[0], e.row[1], e.task.lane, e.task.state, self.owner, lease_until, 1, now)
+                    for e in keep
+                ]
             # Only runs that ever had a task row: most runs end in the commit that answers them.
             finals = [e.row[0] for e in entries if e.record.final and e.record.has_task]
             kept = [(e.row[0], e.answer) for e in entries if e.answer is not None]
@@ -250,6 +252,30 @@ TASK_COLUMNS = (
     RunTask.attempts,
     RunTask.updated_at,
 )
+# What an upsert of a task row overwrites: the key, the company and the attempts (which claims
+# count) never are.
+TASK_UPDATE = (
+    RunTask.lane,
+    RunTask.state,
+    RunTask.owner,
+    RunTask.lease_until,
+    RunTask.updated_at,
+)
+_UPSERTS = {
+    "run": (Run, RUN_COLUMNS, RUN_COLUMNS[1:]),
+    "task": (RunTask, TASK_COLUMNS, TASK_UPDATE),
+}
+#: The upserts' text by (placeholder, table): built once per backend, not per flush (~11 µs of
+#: string building each time, on a database thread but holding the GIL the loop needs).
+_SQL: dict[tuple[str, str], str] = {}
+
+
+def _upsert(db: peewee.Database, table: str) -> str:
+    key = (db.param, table)
+    sql = _SQL.get(key)
+    if sql is None:
+        sql = _SQL[key] = _upsert_sql(db, *_UPSERTS[table])
+    return sql
 
 
 def _upsert_sql(db: peewee.Database, model: type[peewee.Model], columns, update) -> str:
@@ -280,23 +306,17 @@ def write_rows(
     """Writes run rows (RUN_COLUMNS), task rows (TASK_COLUMNS), deletes the task rows of
     `finals` and keeps answers, in the caller's transaction."""
     cursor = db.cursor()
-    cursor.executemany(
-        _upsert_sql(db, Run, RUN_COLUMNS, RUN_COLUMNS[1:]), _params(RUN_COLUMNS, runs)
-    )
+    cursor.executemany(_upsert(db, "run"), _params(RUN_COLUMNS, runs))
     if tasks:
-        # The key, the company and the attempts (which claims count) are never overwritten.
-        update = (
-            RunTask.lane,
-            RunTask.state,
-            RunTask.owner,
-            RunTask.lease_until,
-            RunTask.updated_at,
-        )
-        cursor.executemany(
-            _upsert_sql(db, RunTask, TASK_COLUMNS, update), _params(TASK_COLUMNS, tasks)
-        )
+        cursor.executemany(_upsert(db, "task"), _params(TASK_COLUMNS, tasks))
     if finals:
-        RunTask.delete().where(RunTask.run.in_(finals)).execute()
+        # By hand too, like the upserts: peewee's builder costs more than the statement.
+        marks = ", ".join([db.param] * len(finals))
+        cursor.execute(
+            f'DELETE FROM "{RunTask._meta.table_name}" '
+            f'WHERE "{RunTask.run.column_name}" IN ({marks})',
+            list(finals),
+        )
     if kept:
         answers.fill(list(kept))
 

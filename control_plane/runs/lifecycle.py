@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from boomerang.v1 import resources_pb2 as r
 from control_plane.grpckit.convert import RUN_STATUS_NAMES, RUN_STATUSES
 from control_plane.store.clock import utcnow
@@ -39,6 +41,17 @@ BUDGET_REASONS: dict[str, int] = {
 
 # Shared: json.dumps with non-default arguments builds a new encoder on every call.
 _SHAPES_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _shapes_json(shapes: list[dict[str, Any]]) -> str:
+    """The shape log as stored: orjson (~0.6 µs for a three-shape log, against ~8 µs, on every
+    commit of a run); the stdlib encoder for what orjson refuses (a lone surrogate in an
+    error). Both write the same values (orjson leaves non-ASCII unescaped)."""
+    try:
+        return orjson.dumps(shapes).decode()
+    except orjson.JSONEncodeError:
+        return _SHAPES_ENCODER.encode(shapes)
+
 
 #: What the caller gets when a run ends before answering (the edge maps reasons the same way).
 NO_ANSWER_STATUS = 502
@@ -121,10 +134,12 @@ class RunRecord:
             self.ended_at,
             self.response_status,
             self.error,
-            _SHAPES_ENCODER.encode(self.shapes),
+            _shapes_json(self.shapes),
             self.reason,
             self.attempts,
             self.parent_run_id,
             self.depth,
-            _SHAPES_ENCODER.encode(self.notices),
+            # Notices are the flow's values (a NaN, a huge integer): the stdlib writes them as
+            # it always has.
+            _SHAPES_ENCODER.encode(self.notices) if self.notices else "[]",
         )
