@@ -1,7 +1,7 @@
 """`make bench`: a connector flow against the upstream it calls, called directly, in one run.
 
-(a) the upstream alone: bench/bare_app.py (one Sanic route answering `[{"sku":…,"stock":7}]`),
-    loaded directly by wrk.
+(a) the upstream alone: bench/stock_app.py (a stock Sanic app with one route answering
+    `[{"sku":…,"stock":7}]`, run as Sanic's docs run it), loaded directly by wrk.
 (b) edge → RunFlow → runner: trigger → connector (GET the same upstream with `sku`) →
     callback (unwrap): the callback answers the upstream's body, so (a) and (b) answer the same
     bytes. The runner's outbound client keeps its connections to the upstream open (one pool
@@ -13,7 +13,7 @@ of its requests costs the edge, the runner and one more request of (a). About 30
 Exit status 1 when wrk saw a non-2xx answer or a socket error, or the answers differ.
 
 `--client-only`: no stack, no wrk. The runner's outbound client (`Outbound.call`) and a bare
-httpx.AsyncClient, in this process, each make `--calls` GETs to the bare app, `--concurrency`
+httpx.AsyncClient, in this process, each make `--calls` GETs to that upstream, `--concurrency`
 at a time, alternated for `--rounds`: the CPU of this process per call (medians), and the
 connections the outbound client opened. It isolates the client's own cost from the run's.
 """
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from callback_path import start_bare_app
+from callback_path import start_baseline
 from stack import ADMIN_KEY, QUERY, RUNS_IN_FLIGHT, KeepAlive, wait_for_status
 from wrk import Round, other_load, run_wrk
 
@@ -69,7 +69,7 @@ def main() -> int:
         return client_only(args)
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-connector-") as tmp:
         root = Path(tmp)
-        bare, upstream = start_bare_app(root / "logs")
+        upstream_app, upstream = start_baseline("s", root / "logs")
         stack = LocalStack(
             state_dir=root / "state",
             admin_key=ADMIN_KEY,
@@ -98,14 +98,18 @@ def main() -> int:
                 with KeepAlive(url) as http:
                     bodies[key] = http.request("GET", url)
             pids = {
-                "a": {"upstream": bare.pid},
-                "b": {"upstream": bare.pid, "edge": stack.edge.pid, "runner": stack.control.pid},
+                "a": {"upstream": upstream_app.pid},
+                "b": {
+                    "upstream": upstream_app.pid,
+                    "edge": stack.edge.pid,
+                    "runner": stack.control.pid,
+                },
             }
             return measure(args, urls, pids, bodies)
         finally:
             stack.stop()
-            bare.terminate()
-            bare.wait(10)
+            upstream_app.terminate()
+            upstream_app.wait(10)
 
 
 def measure(args, urls, pids, bodies) -> int:
@@ -153,12 +157,12 @@ def measure(args, urls, pids, bodies) -> int:
 
 def client_only(args) -> int:
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-outbound-") as tmp:
-        bare, upstream = start_bare_app(Path(tmp) / "logs")
+        upstream_app, upstream = start_baseline("s", Path(tmp) / "logs")
         try:
             return asyncio.run(_client_rounds(args, f"{upstream}/api/v1/upstream/stock"))
         finally:
-            bare.terminate()
-            bare.wait(10)
+            upstream_app.terminate()
+            upstream_app.wait(10)
 
 
 async def _client_rounds(args, url: str) -> int:
