@@ -6,7 +6,7 @@ application/json. No signature check, no cache, no run: only Sanic.
 
 For a fair comparison it is served the way `python -m edge` serves the edge: the same
 `edge.server.EdgeServer` (Sanic's low-level `create_server`) on the loop the edge picks
-(edge/event_loop.py: uvloop unless BOOMERANG_EVENT_LOOP says otherwise), one process, and the
+(boomerang/event_loop.py: uvloop unless BOOMERANG_EVENT_LOOP says otherwise), one process, and the
 edge's server settings: no Sanic access log, no MOTD, TouchUp on (as `python -m edge` has it).
 The edge's own request work (its access log line, metrics, error handler) is what the benchmark
 measures on top of this.
@@ -19,7 +19,7 @@ import argparse
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from edge.event_loop import runner
+from boomerang.event_loop import runner
 from edge.protocol import Limits
 from edge.server import EdgeServer, serve_until_signalled
 

@@ -21,7 +21,8 @@ import os
 import socket
 import sys
 
-from control_plane import event_loop, secrets
+from boomerang import event_loop
+from control_plane import secrets
 from control_plane.config import Settings
 from control_plane.domain import connections
 from control_plane.domain.api_keys import create_admin_key, ensure_admin_key

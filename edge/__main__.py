@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 
-from edge import event_loop, redact, workers
+from boomerang import event_loop
+from edge import redact, workers
 from edge.app import create_app
 from edge.config import EdgeSettings
 from edge.server import EdgeServer, serve_until_signalled

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import event_loop
+from boomerang import event_loop
 from edge.backoff import Backoff
 from edge.config import EdgeSettings
 from edge.workers import child_env

@@ -1,10 +1,14 @@
-"""Which asyncio event loop `python -m control_plane serve` runs on: uvloop by default.
+"""Which asyncio event loop the services (`python -m edge`, `python -m control_plane serve`) run
+on: uvloop by default. One module for both, here because both already depend on this package.
 
 uvloop (libuv) runs the same coroutines with less CPU per callback, socket read and write than
-asyncio's own loop; the runner's event loop is where every run's work is done (docs/design.md §3).
-grpc.aio works on it: it needs only `add_reader` on its poller's socket, which uvloop implements
-(the runner and end-to-end tests run on it). BOOMERANG_EVENT_LOOP=asyncio selects the stock loop
-(a fallback, should a library misbehave on uvloop); any other value than the two is refused.
+asyncio's own loop: most of the edge's cost per request besides Sanic's parsing, and the
+runner's loop is where every run's work is done (docs/design.md §3). grpc.aio works on it: it
+needs only `add_reader` on its poller's socket, which uvloop implements (the edge, runner and
+end-to-end tests run on it). Sanic itself picks uvloop when it is installed; the edge serves
+through Sanic's `create_server` (edge.server), so the choice is made here.
+BOOMERANG_EVENT_LOOP=asyncio selects the stock loop (a fallback, should a library misbehave on
+uvloop); any other value than the two is refused.
 """
 
 from __future__ import annotations
