@@ -17,6 +17,12 @@ only when none is queued does it write tail checkpoints, at most TAIL_FLUSH_BYTE
 once. So a caller's commit waits for at most one bounded tail transaction, never for a backlog
 of them (measured with bench/priority.py: without it, a light caller's p99 went from 7 ms to
 over 400 ms behind a backlog of heavy tails).
+
+On SQLite a flush of at most INLINE_FLUSH_BYTES is committed on the event loop itself
+(runs/inline_commit.py), when the write lock is free at once; otherwise, and on PostgreSQL, on a
+database thread. A one-run commit costs ~0.25 ms on the loop, against ~1.1 ms (median; tens of
+ms at p99) through a thread, whose every step waits for the GIL the busy loop holds
+(docs/design.md §3, "The run record's commit").
 """
 
 from __future__ import annotations
@@ -25,15 +31,18 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import peewee
 
 from control_plane.runs import answers
+from control_plane.runs.inline_commit import Checkpointer, InlineCommit
 from control_plane.runs.lifecycle import RunRecord
 from control_plane.store.clock import utcnow
-from control_plane.store.db import write_transaction
+from control_plane.store.db import database, write_transaction
 from control_plane.store.models import Run, RunTask
 
 if TYPE_CHECKING:
@@ -43,6 +52,9 @@ log = logging.getLogger(__name__)
 
 #: Checkpoint bytes one flush of tail changes writes at most (one change is always taken).
 TAIL_FLUSH_BYTES = 1 << 20
+#: Bytes of checkpoints and shape logs a flush may write on the event loop (SQLite): bigger
+#: flushes go to a database thread, so the loop is never held for more than ~1 ms by one.
+INLINE_FLUSH_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,11 @@ class _Entry:
     def size(self) -> int:
         return len(self.task.state) if self.task is not None else 0
 
+    @property
+    def inline_size(self) -> int:
+        """Roughly what writing this entry copies: its checkpoint, shape log and notices."""
+        return self.size + len(self.row[12]) + len(self.row[17])
+
 
 class Journal:
     def __init__(self, runtime: Runtime, owner: str, lease_s: float) -> None:
@@ -81,6 +98,10 @@ class Journal:
         # order and leave a run's older state on top of its newer one.
         self._flushing = asyncio.Lock()
         self.commits = 0  # flushes done, for the bench's group-commit figure
+        #: SQLite: commits on the loop's own connection (None on PostgreSQL, set in start()).
+        self._inline: InlineCommit | None = None
+        #: With it, the WAL's checkpoints, which the inline connection leaves to a thread.
+        self.checkpointer: Checkpointer | None = None
 
     def save(
         self,
@@ -147,6 +168,10 @@ class Journal:
         return write
 
     def start(self) -> None:
+        self._inline = InlineCommit.for_database(database.obj)
+        if self._inline is not None:
+            self.checkpointer = Checkpointer(self.rt, lambda: self.commits)
+            self.checkpointer.start()
         self._task = asyncio.create_task(self._run(), name="run-journal")
 
     async def stop(self) -> None:
@@ -154,6 +179,10 @@ class Journal:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush_all()
+        if self._inline is not None:
+            self._inline.close()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
 
     async def flush_all(self) -> None:
         while self._pending:
@@ -177,8 +206,15 @@ class Journal:
             # Only runs that ever had a task row: most runs end in the commit that answers them.
             finals = [e.row[0] for e in entries if e.record.final and e.record.has_task]
             kept = [(e.row[0], e.answer) for e in entries if e.answer is not None]
+            inline = self._inline
             try:
-                await self.rt.db(lambda: _write(runs, tasks, finals, kept))
+                if (
+                    inline is None
+                    or kept  # kept answers are written through the shared models' connection
+                    or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
+                    or not inline.write(partial(_write, runs, tasks, finals, kept))
+                ):
+                    await self.rt.db(lambda: _write(runs, tasks, finals, kept))
                 self.commits += 1
             except Exception as exc:
                 for entry in entries:
@@ -322,11 +358,17 @@ def write_rows(
 
 
 def _write(
-    runs: list[tuple], tasks: list[tuple], finals: list[str], kept: list[tuple[str, bytes]]
+    runs: list[tuple],
+    tasks: list[tuple],
+    finals: list[str],
+    kept: list[tuple[str, bytes]],
+    db: peewee.Database | None = None,
+    begin: Callable[[], AbstractContextManager[object]] = write_transaction,
 ) -> None:
-    db = Run._meta.database
+    """One flush's writes in one transaction (`begin`), on `db` (default: the models')."""
+    db = db or Run._meta.database
     try:
-        with write_transaction():
+        with begin():
             write_rows(db, runs, tasks, finals, kept)
     except peewee.IntegrityError:
         # One bad row (its company was deleted mid-run) must not lose the others.
@@ -334,7 +376,7 @@ def _write(
         answer_of = dict(kept)
         for row in runs:
             try:
-                with write_transaction():
+                with begin():
                     task = [by_run[row[0]]] if row[0] in by_run else []
                     final = [row[0]] if row[0] in finals else []
                     answer = [(row[0], answer_of[row[0]])] if row[0] in answer_of else []
