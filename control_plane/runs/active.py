@@ -43,6 +43,10 @@ class Nobody:
         pass
 
 
+#: The listener of a run that is over (driver._start): anything said after its end is dropped.
+ENDED = Nobody()
+
+
 class ActiveRun:
     """A run this runner works on, and what its caller has been told so far."""
 

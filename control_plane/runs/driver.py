@@ -49,7 +49,7 @@ from control_plane.engine.run import StartChild
 from control_plane.grpckit.servicer import Runtime
 from control_plane.outbound.client import Outbound
 from control_plane.runs import answers, checkpoint, children, queue
-from control_plane.runs.active import ActiveRun, Nobody, RunListener, caller_timed_out
+from control_plane.runs.active import ENDED, ActiveRun, Nobody, RunListener, caller_timed_out
 from control_plane.runs.journal import Journal, Task
 from control_plane.runs.lifecycle import BUDGET_REASONS, LANE_CALLER, LANE_TAIL, RunRecord
 from control_plane.runs.limits import RunLimits
@@ -142,6 +142,16 @@ class RunDriver:
         return run
 
     async def _start(self, run: ActiveRun, start: rs.RunStart) -> None:
+        try:
+            await self._start_run(run, start)
+        finally:
+            # Over: nothing more goes to its stream. Dropping the listener also breaks the
+            # run <-> stream-run cycle, so a run's objects are freed at once by reference
+            # counting instead of piling up for the cyclic GC, whose collections stalled the
+            # loop for milliseconds (docs/design.md §3, "Garbage").
+            run.listener = ENDED
+
+    async def _start_run(self, run: ActiveRun, start: rs.RunStart) -> None:
         if self.draining:
             return _refuse(run, r.RUN_REASON_RUNNER_DRAINING, "the runner is shutting down")
         if why := _malformed(start):
@@ -245,7 +255,7 @@ class RunDriver:
             body=start.body,
         )
         run.state = RunState(run.input, self._meter(record), self.outbound)
-        run.state.start_child = self._child_starter(run)
+        run.state.start_child = self._child_starter(record, run.input)
         run.content_type = start.content_type
         if _keeps_answer(start) and not await self._claim(run, start):
             return  # a repeat of a key, or refused: no run
@@ -559,12 +569,13 @@ class RunDriver:
             run.accepted_sent = True
             run.listener.accepted(run.record.id, run.status_token)
 
-    def _child_starter(self, run: ActiveRun) -> StartChild:
-        """The run's RunState.start_child: queues a run_flow shape's child (runs/children.py)."""
+    def _child_starter(self, record: RunRecord, run_input: RunInput) -> StartChild:
+        """The run's RunState.start_child: queues a run_flow shape's child (runs/children.py).
+        It holds the record and input, not the run, whose state holds it: no reference cycle."""
 
         async def start_child(shape_id: str, flow_id: str, bucket: list, variables: dict) -> str:
             return await self.rt.db(
-                lambda: children.start(run.record, run.input, shape_id, flow_id, bucket, variables)
+                lambda: children.start(record, run_input, shape_id, flow_id, bucket, variables)
             )
 
         return start_child
@@ -641,7 +652,7 @@ class RunDriver:
             run.version = version
             run.input, run.progress = checkpoint.load(claimed.state)
             run.state = RunState(run.input, self._meter(record), self.outbound)
-            run.state.start_child = self._child_starter(run)
+            run.state.start_child = self._child_starter(record, run.input)
             log.info("resuming run %s at shape %d", record.id, run.progress.position)
             await self._guarded(run, self._tail)
         except asyncio.CancelledError:

@@ -284,3 +284,36 @@ async def test_a_database_that_fails_the_commit_gets_the_caller_an_answer_now(pl
     events = await _run(plane, s, md, 5, ids)
     assert [k for k, _ in events] == ["accepted", "outcome"]
     assert events[0][1].run_id == "" and events[1][1].reason == r.RUN_REASON_INTERNAL
+
+
+async def test_a_finished_run_leaves_no_garbage_for_the_cyclic_collector(plane):
+    """A run's objects are freed by reference counting once it ends: under load, reference
+    cycles per run (run <-> stream run, run <-> its child starter) made the cyclic GC run often,
+    and its collections held the loop for milliseconds (docs/design.md §3, "Garbage")."""
+    import gc
+
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    flows = await _deploy_all(s, md)
+    await _run(plane, s, md, 1, flows["ok"])  # warm: first-use caches are not per-run garbage
+    driver = plane.plane.driver
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        stream = Stream(s, md)
+        refs = set(range(1, 21))
+        await stream.send(*[_start(ref, flows[("ok", "fail", "nocb")[ref % 3]]) for ref in refs])
+        await stream.events_until_outcomes(refs)
+        for _ in range(100):
+            if not driver.runs:
+                break
+            await asyncio.sleep(0.01)
+        await stream.close()
+        gc.collect()
+        leaked = sorted(
+            {type(o).__name__ for o in gc.garbage}
+            & {"ActiveRun", "_StreamRun", "RunState", "RunRecord", "RunInput", "Meter"}
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not driver.runs and leaked == []
