@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from boomerang import heap
 from boomerang.v1 import (
     api_key_service_pb2,
     api_key_service_pb2_grpc,
@@ -196,6 +197,7 @@ class ControlPlane:
 async def serve(settings: Settings, on_started=None) -> None:
     plane = ControlPlane(settings)
     port = await plane.start()
+    heap.freeze_startup()  # full GC collections skip what start-up built (boomerang/heap.py)
     if on_started is not None:
         on_started(plane, port)
     stop = asyncio.Event()

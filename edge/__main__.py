@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from boomerang import event_loop
+from boomerang import event_loop, heap
 from edge import redact, workers
 from edge.app import create_app
 from edge.config import EdgeSettings
@@ -22,6 +22,7 @@ async def serve(settings: EdgeSettings) -> int:
     app = create_app(settings, touchup=True)  # the only app in this process
 
     def listening(server: EdgeServer) -> None:
+        heap.freeze_startup()  # full GC collections skip what start-up built (boomerang/heap.py)
         print(f"edge {settings.edge_id} listening on {server.url}", flush=True)
 
     try:
