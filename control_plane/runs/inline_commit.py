@@ -9,8 +9,11 @@ CPU and nothing else, and the run's caller gets its answer that much sooner (doc
 
 What keeps the loop from ever waiting:
 - The connection is the loop's own, with a busy timeout of 0: when another connection holds the
-  write lock (an API call, a claim of expired runs, another runner process) BEGIN IMMEDIATE fails
-  at once, `write` says so, and the journal writes that flush on a database thread instead, which
+  write lock (an API call, the run queue's lease renewal, another runner process) BEGIN
+  IMMEDIATE fails at once. `write_soon` then tries again after 1, 1, 2 and 4 ms, sleeping on
+  the loop (which goes on serving, and lets the holder's thread have the GIL to finish): those
+  writers hold the lock for a millisecond or two, and under half the bench's load about one
+  flush a second met one. Only a lock held longer sends the flush to a database thread, which
   waits for the lock as every other writer does.
 - Only small flushes come here (journal.INLINE_FLUSH_BYTES); big checkpoints go to a thread.
 - This connection never checkpoints (wal_autocheckpoint=0): a checkpoint copies up to a
@@ -48,6 +51,8 @@ class InlineCommit:
         self.db = peewee.SqliteDatabase(path, pragmas=pragmas, timeout=0)
         #: Flushes that found the write lock taken and went to a thread (for tests and the bench).
         self.deferred = 0
+        #: Flushes that found it taken, waited on the loop and were then committed here.
+        self.waited = 0
 
     @classmethod
     def for_database(cls, db: peewee.Database) -> InlineCommit | None:
@@ -58,22 +63,42 @@ class InlineCommit:
             return None
         return cls(db.database)
 
-    def write(self, write: Write) -> bool:
-        """Runs `write(db, begin)` in a transaction taken at once; False when the write lock is
-        held elsewhere (or the connection failed): nothing was written, the caller writes it on
-        a thread."""
-        try:
-            self.db.connect(reuse_if_open=True)
-            write(self.db, lambda: self.db.atomic("IMMEDIATE"))
-        except peewee.OperationalError as exc:
-            self.deferred += 1
-            log.debug("inline commit deferred to a thread: %s", exc)
-            return False
-        return True
+    async def write_soon(self, write: Write) -> bool:
+        """`write`, retried after BUSY_WAITS_S while the write lock is held elsewhere; False when
+        it is still held after them (or the write failed otherwise): nothing was written, the
+        caller writes it on a thread."""
+        for tries, wait_s in enumerate((*BUSY_WAITS_S, None)):
+            try:
+                self.write(write)
+            except peewee.OperationalError as exc:
+                if wait_s is None or not _locked(exc):
+                    self.deferred += 1
+                    log.debug("inline commit deferred to a thread: %s", exc)
+                    return False
+                await asyncio.sleep(wait_s)
+                continue
+            self.waited += tries > 0
+            return True
+        return False  # not reached: the last try returns either way
+
+    def write(self, write: Write) -> None:
+        """Runs `write(db, begin)` in a transaction taken at once; raises OperationalError
+        ("database is locked") when the write lock is held elsewhere, with nothing written."""
+        self.db.connect(reuse_if_open=True)
+        write(self.db, lambda: self.db.atomic("IMMEDIATE"))
 
     def close(self) -> None:
         if not self.db.is_closed():
             self.db.close()
+
+
+#: Seconds `write_soon` sleeps between tries while another connection holds the write lock.
+BUSY_WAITS_S = (0.001, 0.001, 0.002, 0.004)
+
+
+def _locked(exc: peewee.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock (sqlite3 says "database is locked")."""
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 #: Seconds between checks; at ~2,000 runs/s a check finds a few thousand frames to copy.

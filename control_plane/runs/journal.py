@@ -212,7 +212,7 @@ class Journal:
                     inline is None
                     or kept  # kept answers are written through the shared models' connection
                     or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
-                    or not inline.write(partial(_write, runs, tasks, finals, kept))
+                    or not await inline.write_soon(partial(_write, runs, tasks, finals, kept))
                 ):
                     await self.rt.db(lambda: _write(runs, tasks, finals, kept))
                 self.commits += 1

@@ -31,6 +31,11 @@ class Claimed:
 def claim(owner: str, lease_s: float, limit: int) -> list[Claimed]:
     """Takes up to `limit` runs whose lease has expired; counts an attempt on each."""
     now = utcnow()
+    # Almost always there is none: a read (beside the writers, in WAL mode and on PostgreSQL)
+    # says so without taking the write lock, which every runner's journal wants for its next
+    # commit (runs/inline_commit.py). The transaction below checks again.
+    if not RunTask.select().where(RunTask.lease_until < now).exists():
+        return []
     with write_transaction():
         query = (
             RunTask.select(RunTask.run, RunTask.lane, RunTask.state)

@@ -1,11 +1,12 @@
 """The journal's commits on the event loop (SQLite) and the WAL checkpoints moved off them.
 
 Real databases: a SQLite file and PostgreSQL, migrated; a second connection holds the write lock
-where a test needs it held. The properties: a small flush is committed on the loop's own
-connection and is in the database when its future resolves; while another writer holds the lock
-the flush is neither lost nor waited for on the loop, it goes to a thread and lands once the lock
-is free; a large flush goes to a thread; the loop's connection never checkpoints, the
-checkpointer does, and the WAL file stays bounded; PostgreSQL never commits inline.
+where a test needs it held. The properties: a small flush is committed on the loop's own connection
+and is in the database when its future resolves; a lock another writer holds for a moment is waited
+for without blocking the loop, and the flush still commits on it; a lock held longer sends the flush
+to a thread, where it lands once the lock is free; a large flush goes to a thread; the loop's
+connection never checkpoints, the checkpointer does, and the WAL file stays bounded; PostgreSQL
+never commits inline.
 """
 
 from __future__ import annotations
@@ -109,6 +110,22 @@ async def test_a_held_write_lock_sends_the_flush_to_a_thread_without_blocking_th
         holder.close()
     await asyncio.wait_for(done, 10)  # the thread got the lock once it was free
     assert _stored(record.id) is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_lock_held_for_a_moment_is_waited_for_on_the_loop(db_url, journal, company) -> None:
+    holder = peewee.SqliteDatabase(db_url.removeprefix("sqlite:///"))
+    holder.connect()
+    holder.execute_sql("BEGIN IMMEDIATE")  # the run queue's renewal, say
+    asyncio.get_running_loop().call_later(0.002, holder.execute_sql, "ROLLBACK")
+    try:
+        record = _record(company)
+        await asyncio.wait_for(journal.commit(record, Task(LANE_CALLER, "")), 10)
+    finally:
+        holder.close()
+    assert _stored(record.id) is not None
+    inline = _inline(journal)
+    assert inline.waited == 1 and inline.deferred == 0 and journal.rt.jobs == 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import peewee
+import pytest
+
 from control_plane.domain.ids import new_id
 from control_plane.runs import queue
 from control_plane.runs.retention import prune_runs
@@ -47,6 +50,21 @@ def test_claim_takes_expired_leases_only_and_counts_attempts(db) -> None:
     task = RunTask.get(RunTask.run == expired)
     assert task.owner == "me" and task.lease_until > utcnow()
     assert queue.claim("other", 10, 50) == []  # now leased by "me"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_claim_that_finds_nothing_expired_takes_no_write_lock(db, db_url) -> None:
+    _task(_company(), owner="alive", lease_s=60)
+    holder = peewee.SqliteDatabase(db_url.removeprefix("sqlite:///"))
+    holder.connect()
+    holder.execute_sql("BEGIN IMMEDIATE")  # a journal's commit, say
+    database.execute_sql("PRAGMA busy_timeout = 100")  # waiting for it would fail the test
+    try:
+        assert queue.claim("me", 10, 50) == []
+    finally:
+        database.execute_sql("PRAGMA busy_timeout = 10000")
+        holder.execute_sql("ROLLBACK")
+        holder.close()
 
 
 def test_two_runners_never_claim_the_same_run(db) -> None:
