@@ -112,7 +112,7 @@ COMPONENTS = {
     "control-plane": (
         ("RunFlow stream: grpc read/write, events", ("runner/service.py", "grpc/aio", "decode.py")),
         ("engine: shapes, expressions, budgets", ("control_plane/engine/",)),
-        ("journal on the loop: rows, hand-off to the db thread", ("journal.py", "Runtime.db")),
+        ("journal: rows, their SQLite commit on the loop", ("journal.py", "Runtime.db")),
         ("run driver: record, ids, timers", ("control_plane/runs/", "domain/ids", "ulid/")),
         ("asyncio/uvloop in Python", ("asyncio/", "uvloop/")),
     ),
