@@ -176,7 +176,10 @@ class Journal:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Not in the middle of a flush: its entries are out of `_pending` by then, and one
+            # cancelled while it waits for the write lock would be written by nobody.
+            async with self._flushing:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush_all()
         if self._inline is not None:

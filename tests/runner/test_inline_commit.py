@@ -129,6 +129,27 @@ async def test_a_lock_held_for_a_moment_is_waited_for_on_the_loop(db_url, journa
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_stopping_while_a_flush_waits_for_the_lock_loses_nothing(db_url, company) -> None:
+    rt = _Runtime()
+    journal = Journal(rt, "runner-test", 30)
+    journal.start()
+    holder = peewee.SqliteDatabase(db_url.removeprefix("sqlite:///"))
+    holder.connect()
+    holder.execute_sql("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.003, holder.execute_sql, "ROLLBACK")
+    try:
+        record = _record(company)
+        done = journal.save(record, Task(LANE_CALLER, ""))
+        await asyncio.sleep(0)  # the flush has taken the entry and waits for the lock
+        await asyncio.wait_for(journal.stop(), 10)
+    finally:
+        holder.close()
+        rt.executor.shutdown(wait=True)
+    assert done.done() and done.exception() is None
+    assert _stored(record.id) is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_a_large_flush_goes_to_a_thread(journal, company) -> None:
     record = _record(company)
     big = "x" * (INLINE_FLUSH_BYTES + 1)
