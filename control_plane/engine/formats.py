@@ -409,6 +409,10 @@ def _declare(attribute: str, uri: Any, path: str, scope: Scope) -> Scope:
     uri = "" if uri is None else _scalar_text(uri)
     if uri in (_XML_NAMESPACE, _XMLNS_NAMESPACE):
         raise RenderError(f"{path}: {uri!r} is reserved and cannot be declared")
+    if "{" in uri or "}" in uri:
+        # Never in a URI (RFC 3986), and namespace-aware readers that name elements
+        # `{namespace}local` (ElementTree, lxml) refuse the document or misread it.
+        raise RenderError(f"{path}: a namespace cannot contain '{{' or '}}'")
     if attribute == "xmlns":
         return scope
     prefix = attribute[6:]

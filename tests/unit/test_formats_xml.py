@@ -126,6 +126,8 @@ def test_namespaced_names_round_trip_and_stay_namespace_well_formed():
         ({"r": {"@xmlns:xml": "urn:x"}}, "the prefix 'xml' is reserved"),
         ({"r": {"@xmlns": "http://www.w3.org/XML/1998/namespace"}}, "is reserved"),
         ({"r": {"@xmlns:p": "http://www.w3.org/2000/xmlns/"}}, "is reserved"),
+        ({"r": {"@xmlns:x": "}"}}, "r.@xmlns:x: a namespace cannot contain '{' or '}'"),
+        ({"r": {"@xmlns": "urn:{x"}}, "r.@xmlns: a namespace cannot contain '{' or '}'"),
         (
             {"r": {"@xmlns:a": "urn:u", "@xmlns:b": "urn:u", "@a:x": 1, "@b:x": 2}},
             "r.@b:x: the same attribute as another, by namespace",
