@@ -21,7 +21,8 @@ import os
 import socket
 import sys
 
-from boomerang import event_loop
+# grpc_io before anything imports grpc: it picks gRPC core's I/O path (boomerang/grpc_io.py).
+from boomerang import event_loop, grpc_io  # noqa: F401
 from control_plane import secrets
 from control_plane.config import Settings
 from control_plane.domain import connections

@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 
-from boomerang import event_loop, heap
+# grpc_io before anything imports grpc: it picks gRPC core's I/O path (boomerang/grpc_io.py).
+from boomerang import event_loop, grpc_io, heap  # noqa: F401
 from edge import redact, workers
 from edge.app import create_app
 from edge.config import EdgeSettings

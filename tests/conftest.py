@@ -9,6 +9,11 @@ BOOMERANG_REQUIRE_POSTGRES=1, where they fail: CI must prove both backends.
 
 from __future__ import annotations
 
+# isort: off
+# Before grpc: the tests' in-process servers and channels use gRPC's I/O as the services do.
+from boomerang import grpc_io  # noqa: F401
+# isort: on
+
 import base64
 import os
 from collections.abc import AsyncIterator, Iterator
