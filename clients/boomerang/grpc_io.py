@@ -6,8 +6,8 @@ grpc is imported, and a value set later changes nothing (checked by tests/unit/t
 Why. grpcio 1.80 moved Python onto EventEngine for client connections, listeners and other
 endpoints (experiments that grpc keeps switchable for a few releases, grpc/grpc#42150). Traced
 on one connection, a RunFlow message took ~350 µs from one loop's write to the other loop's read
-there, ~245 µs on iomgr's path, which Python used before; turning the three experiments off cut
-the callback path's one-connection latency by ~0.3 ms and its CPU per request by ~10% (figures:
+there, ~245 µs on iomgr's path, which Python used before; turning the three experiments off lowered
+the callback path's CPU per request and, on a quiet machine, its one-connection latency (figures:
 docs/design.md §3, "Cost per request").
 
 `python -m edge` and `python -m control_plane` import this first. An operator's own
