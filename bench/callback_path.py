@@ -10,8 +10,9 @@
     durable: the record is committed (group commit, control_plane/runs/journal.py) before the
     runner sends the callback, so every answer the caller gets has its run on disk.
 
-Three loads, each alternated over the servers round by round so drift (thermal, other tenants)
-hits all alike; every table gives each figure's median over the rounds:
+Three loads, each alternated over the servers round by round, every other round in reverse order
+(s, a, b, then b, a, s, ...), so drift (thermal, other tenants) hits all alike rather than always
+favouring the server measured first; every table gives each figure's median over the rounds:
 1. throughput: wrk (HTTP/1.1 keep-alive, 64 connections, 1 thread); CPU per request is read
    from /proc/<pid>/stat (user + system, all threads) around each round;
 2. latency on one connection: wrk -c 1 (each request waits for the last one: the path's own
@@ -166,7 +167,7 @@ def check_runs(
     lines, problems = [], []
     ok_now = answered_200(at_once)
     lines.append(
-        f"runs answered 200 in table `run` as the last load ended: {ok_now} for {answered} "
+        f"runs answered 200 in table `run` as the last load on (b) ended: {ok_now} for {answered} "
         "requests answered 200 (the record is committed before the callback is sent)"
     )
     if ok_now < answered:
@@ -369,8 +370,8 @@ def measure(
     cut_off = 0
     print(
         f"1. throughput: wrk {args.connections} connections, {args.threads} thread(s), "
-        f"keep-alive; {args.warmup:g} s warm-up each, then {args.rounds} x ({', '.join(order)}) "
-        f"of {args.duration:g} s",
+        f"keep-alive; {args.warmup:g} s warm-up each, then {args.rounds} x ({', '.join(order)}), "
+        f"every other round reversed, of {args.duration:g} s",
         flush=True,
     )
     at_once: Counter[tuple[str, int, int, int]] = Counter()
@@ -390,7 +391,7 @@ def measure(
         load(key, args.warmup, f"warm-up {key}", args.connections)
     rounds: dict[str, list[Round]] = {k: [] for k in order}
     for i in range(args.rounds):
-        for key in order:
+        for key in _round_order(order, i):
             r = load(key, args.duration, f"round {i + 1} {key}", args.connections)
             rounds[key].append(r)
             print(f"  round {i + 1} {key}: {r.wrk.rps:.0f} req/s", flush=True)
@@ -400,32 +401,32 @@ def measure(
     rps = {key: median(rs, lambda r: r.wrk.rps) for key, rs in rounds.items()}
 
     print(
-        f"\n2. latency on one connection: wrk -c 1, {args.rounds} x ({', '.join(order)}) of "
-        f"{args.latency_duration:g} s",
+        f"\n2. latency on one connection: wrk -c 1, {args.rounds} x ({', '.join(order)}), "
+        f"every other round reversed, of {args.latency_duration:g} s",
         flush=True,
     )
     one: dict[str, list[Round]] = {k: [] for k in order}
     for i in range(args.rounds):
-        for key in order:
+        for key in _round_order(order, i):
             one[key].append(load(key, args.latency_duration, f"one-connection {i + 1} {key}", 1))
     print_table(one, processes)
 
     rate = args.half_rate or rps["b"] / 2
     print(
         f"\n3. latency at half load: open loop at {rate:.0f} req/s (half of (b)'s median), "
-        f"{args.rounds} x (s, b) of {args.latency_duration:g} s",
+        f"{args.rounds} x (s, b), every other round reversed, of {args.latency_duration:g} s",
         flush=True,
     )
     half: dict[str, list[Load]] = {"s": [], "b": []}
     for i in range(args.rounds):
-        for key in half:
+        for key in _round_order(tuple(half), i):
             got = finish_load(start_load(url[key], rate, args.latency_duration))
             half[key].append(got)
             problems.extend(_load_problems(f"half load {i + 1} {key}", got))
             if key == "b":
                 answered += got.statuses.get("200", 0)
                 cut_off += got.unanswered + sum(got.errors.values())
-    at_once, _ = read_runs(bench.db_path)  # the last load on (b) just ended
+                at_once, _ = read_runs(bench.db_path)  # read as each load on (b) ends
     print(f"{'':24}{'sent':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lag max ms':>12}")
     for key, loads in half.items():
         for i, got in enumerate(loads, 1):
@@ -504,6 +505,12 @@ def measure(
         print(f"FAIL {problem}")
     print("correctness checks: " + ("FAILED" if problems else "ok"))
     return 1 if problems else 0
+
+
+def _round_order(order: tuple[str, ...], i: int) -> tuple[str, ...]:
+    """Round i's order: reversed every other round, so a drift in load over the run does not
+    always favour the server measured first."""
+    return order if i % 2 == 0 else order[::-1]
 
 
 def _met(ok: bool) -> str:
