@@ -30,16 +30,16 @@ import sys
 import time
 from pathlib import Path
 
+# Before `stack`, which imports grpc (grpc_io refuses to load after it).
+from boomerang.grpc_io import IOMGR
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import cpu_seconds
 
 TRANSPORTS = {
     "grpc.aio, EventEngine": {"GRPC_EXPERIMENTS": ""},
-    "grpc.aio, iomgr": {
-        "GRPC_EXPERIMENTS": "-event_engine_client,-event_engine_listener,"
-        "-event_engine_for_all_other_endpoints"
-    },
+    "grpc.aio, iomgr": {"GRPC_EXPERIMENTS": IOMGR},
     "asyncio stream": {},
 }
 _FRAME = struct.Struct("!I")

@@ -35,17 +35,23 @@ asyncio.run(main())
 """
 
 
-def _call(before: str = "", after: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a child interpreter whose environment has no GRPC_EXPERIMENTS but `env`'s."""
     child_env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
-    child_env.update(GRPC_VERBOSITY="debug", GRPC_TRACE="tcp", **env)
+    child_env.update(env)
     return subprocess.run(
-        [sys.executable, "-c", CALL.format(before=before, after=after)],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
         env=child_env,
         check=False,
     )
+
+
+def _call(before: str = "", after: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    code = CALL.format(before=before, after=after)
+    return _python(code, GRPC_VERBOSITY="debug", GRPC_TRACE="tcp", **env)
 
 
 def _iomgr(out: subprocess.CompletedProcess[str]) -> bool:
@@ -80,14 +86,6 @@ def test_imported_after_grpc_it_refuses_rather_than_do_nothing() -> None:
 def test_the_services_import_it_before_grpc(module: str) -> None:
     # Importing the entry point fails if something it imports loaded grpc before grpc_io ran.
     code = f"import os, {module}, grpc; print(os.environ['GRPC_EXPERIMENTS'])"
-    child_env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=child_env,
-        check=False,
-    )
+    out = _python(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("-event_engine_client,")
