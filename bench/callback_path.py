@@ -78,11 +78,18 @@ LABELS = {
 
 def start_baseline(key: str, log_dir: Path) -> tuple[subprocess.Popen, str]:
     """Starts bench/stock_app.py (s) or bench/bare_app.py (a) on a free port; (process, base)."""
+    return start_script([SCRIPTS[key]], log_dir)
+
+
+def start_script(argv: list[str], log_dir: Path) -> tuple[subprocess.Popen, str]:
+    """Starts a server script of bench/ (`argv`: its name and arguments) with `--port` a free
+    port, and waits until it answers HTTP; (process, base URL)."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
-    script = Path(__file__).with_name(SCRIPTS[key])
-    command = [sys.executable, str(script), "--port", str(port)]
-    with open(log_dir / script.with_suffix(".log").name, "ab") as out:
+    script = Path(__file__).with_name(argv[0])
+    command = [sys.executable, str(script), *argv[1:], "--port", str(port)]
+    log_name = "-".join([script.stem, *(a.lstrip("-") for a in argv[1:])]) + ".log"
+    with open(log_dir / log_name, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
