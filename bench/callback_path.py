@@ -271,12 +271,15 @@ def print_table(
         print(f"{LABELS[key] + ' median':24}" + cells(medians))
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_load_options(parser: argparse.ArgumentParser, duration: float, warmup: float) -> None:
+    """The options of the goals' three loads (shared with bench/floor.py)."""
     parser.add_argument("--connections", type=int, default=64, help="wrk -c (default 64)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1)")
-    parser.add_argument("--duration", type=float, default=8, help="seconds a round (default 8)")
-    parser.add_argument("--warmup", type=float, default=4, help="warm-up seconds (default 4)")
+    parser.add_argument(
+        "--duration", type=float, default=duration, help=f"seconds a round (default {duration:g})"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=warmup, help=f"warm-up seconds (default {warmup:g})"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
     parser.add_argument(
         "--latency-duration",
@@ -289,6 +292,12 @@ def parse_args() -> argparse.Namespace:
         type=float,
         help="requests/s of the half load (default: half of (b)'s median req/s)",
     )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_options(parser, duration=8, warmup=4)
+    parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1)")
     parser.add_argument(
         "--regenerations", type=int, default=100, help="propagation samples (0: skip)"
     )

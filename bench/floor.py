@@ -39,6 +39,7 @@ from callback_path import (
     _round_order,
     _round_problems,
     _stop,
+    add_load_options,
     check_same_answer,
     start_script,
 )
@@ -66,14 +67,7 @@ def children(pid: int) -> list[int]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=64, help="wrk -c (default 64)")
-    parser.add_argument("--duration", type=float, default=6, help="seconds a round (default 6)")
-    parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each (default 3)")
-    parser.add_argument(
-        "--latency-duration", type=float, default=4, help="seconds of each latency round (4)"
-    )
-    parser.add_argument("--half-rate", type=float, help="req/s of the half load (default: (b)/2)")
+    add_load_options(parser, duration=6, warmup=3)
     return parser.parse_args()
 
 
