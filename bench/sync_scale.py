@@ -11,12 +11,13 @@ one RegenerateSignature reaches it with that many callbacks present (docs/sync.m
 4. Reads the edge's memory again (now and its peak) and the size of its last-known-good file.
 5. `--rotations` times: RegenerateSignature of one callback, then HEAD requests to the edge with
    the NEW signature until it is accepted (204); prints the median and the extremes.
-6. `--load-rounds` rounds of wrk (`--connections` 32, 5 s each) on one callback's URL (the flow of
-   `make bench`: trigger → map → callback): req/s and the CPU the edge and the control plane
-   spend per request with N callbacks loaded. Run it with `--callbacks 10` for the comparison:
-   the edge finds a callback by two dict lookups, whatever N.
+6. Starts a second stack with `--compare` callbacks (10; 0: none), then `--load-rounds` rounds of
+   wrk (`--connections` 32, 5 s each) on one callback's URL of each stack, alternated, every
+   other round reversed (the flow of `make bench`: trigger → map → callback): req/s and the CPU
+   the edge and the control plane spend per request with N callbacks loaded and with few, side
+   by side: the edge finds a callback by two dict lookups, whatever N.
 
-    .venv/bin/python bench/sync_scale.py [--callbacks 1000000] [--companies 1000]
+    .venv/bin/python bench/sync_scale.py [--callbacks 1000000] [--companies 1000] [--compare 10]
         [--postgres postgres://postgres@127.0.0.1:5432/test] [--rotations 5] [--load-rounds 3]
 """
 
@@ -114,34 +115,40 @@ def rotations(stack: LocalStack, sample: Sample, count: int) -> tuple[list[float
     return delays, sample
 
 
-def load_rounds(stack: LocalStack, sample: Sample, args: argparse.Namespace) -> None:
-    """wrk on the sample callback's URL: req/s and CPU per request of the edge and the
-    control plane (which holds the runner), per round and their medians."""
-    from wrk import run_wrk
+def load_rounds(stacks: dict[str, tuple[LocalStack, Sample]], args: argparse.Namespace) -> None:
+    """wrk on each stack's sample callback URL, alternated round by round (every other round
+    reversed): req/s and CPU per request of the edge and the control plane (which holds the
+    runner), per round and their medians."""
+    from wrk import Round, run_wrk
 
-    assert stack.edge is not None and stack.control is not None
-    url = (
-        f"{stack.edge_url}/api/v1/{sample.company}/{sample.callback_id}"
-        f"?patchworks_signature={sample.signature}&sku=A1"
-    )
-    pids = {"edge": stack.edge.pid, "cp": stack.control.pid}
     options = argparse.Namespace(threads=1, connections=args.connections)
-    run_wrk(url, options, 2, pids)  # warm-up
-    rounds = []
-    for i in range(args.load_rounds):
-        r = run_wrk(url, options, 5, pids)
-        rounds.append(r)
-        print(
-            f"  load round {i + 1}: {r.wrk.rps:.0f} req/s, edge {r.cpu_us_per_request('edge'):.0f} "
-            f"µs/req, control plane {r.cpu_us_per_request('cp'):.0f} µs/req, non-2xx "
-            f"{r.wrk.non_2xx}, others {r.others:.2f} cores"
+    targets = {}
+    for name, (stack, sample) in stacks.items():
+        assert stack.edge is not None and stack.control is not None
+        url = (
+            f"{stack.edge_url}/api/v1/{sample.company}/{sample.callback_id}"
+            f"?patchworks_signature={sample.signature}&sku=A1"
         )
-    print(
-        f"with {args.callbacks:,} callbacks loaded, medians: "
-        f"{statistics.median(r.wrk.rps for r in rounds):.0f} req/s, edge "
-        f"{statistics.median(r.cpu_us_per_request('edge') for r in rounds):.0f} µs/req, "
-        f"control plane {statistics.median(r.cpu_us_per_request('cp') for r in rounds):.0f} µs/req"
-    )
+        targets[name] = (url, {"edge": stack.edge.pid, "cp": stack.control.pid})
+        run_wrk(url, options, 2, targets[name][1])  # warm-up
+    rounds: dict[str, list[Round]] = {name: [] for name in targets}
+    for i in range(args.load_rounds):
+        for name in list(targets)[:: 1 if i % 2 == 0 else -1]:
+            url, pids = targets[name]
+            r = run_wrk(url, options, 5, pids)
+            rounds[name].append(r)
+            print(
+                f"  load round {i + 1}, {name}: {r.wrk.rps:.0f} req/s, edge "
+                f"{r.cpu_us_per_request('edge'):.0f} µs/req, control plane "
+                f"{r.cpu_us_per_request('cp'):.0f} µs/req, non-2xx {r.wrk.non_2xx}, "
+                f"others {r.others:.2f} cores"
+            )
+    for name, rs in rounds.items():
+        print(
+            f"with {name} loaded, medians: {statistics.median(r.wrk.rps for r in rs):.0f} req/s, "
+            f"edge {statistics.median(r.cpu_us_per_request('edge') for r in rs):.0f} µs/req, "
+            f"control plane {statistics.median(r.cpu_us_per_request('cp') for r in rs):.0f} µs/req"
+        )
 
 
 def fill(url: str, callbacks: int, companies: int) -> tuple[Sample, float]:
@@ -164,10 +171,34 @@ def postgres_schema(url: str, statement: str) -> None:
         db.execute_sql(statement)
 
 
+def store_url(args: argparse.Namespace, root: Path, schema: str) -> str:
+    """A new, empty store: a SQLite file under `root`, or a new schema on --postgres."""
+    if not args.postgres:
+        return f"sqlite:///{root / 'boomerang.db'}"
+    postgres_schema(args.postgres, f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in args.postgres else "?"
+    return f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
+
+
+def new_stack(root: Path, url: str) -> LocalStack:
+    return LocalStack(
+        state_dir=root / "state",
+        admin_key=ADMIN_KEY,
+        database_url=url,
+        log_dir=root / "logs",
+        # The load comes from one company: above wrk's connections (bench/stack.py says why).
+        extra_env={
+            "BOOMERANG_SECRET_KEY": SECRET_KEY,
+            "BOOMERANG_COMPANY_RUNS_IN_FLIGHT": "1024",
+        },
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--callbacks", type=int, default=1_000_000)
     parser.add_argument("--companies", type=int, default=1_000)
+    parser.add_argument("--compare", type=int, default=10, help="callbacks of the other stack")
     parser.add_argument("--rotations", type=int, default=5)
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server (a new schema)")
     parser.add_argument("--load-rounds", type=int, default=3, help="wrk rounds (0: none)")
@@ -176,24 +207,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="boomerang-sync-scale-") as tmp:
         root = Path(tmp)
-        schema = f"boomerang_sync_scale_{os.getpid()}"
-        if args.postgres:
-            postgres_schema(args.postgres, f"CREATE SCHEMA {schema}")
-            sep = "&" if "?" in args.postgres else "?"
-            url = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
-        else:
-            url = f"sqlite:///{root / 'boomerang.db'}"
-        stack = LocalStack(
-            state_dir=root / "state",
-            admin_key=ADMIN_KEY,
-            database_url=url,
-            log_dir=root / "logs",
-            # The load comes from one company: above wrk's connections (bench/stack.py says why).
-            extra_env={
-                "BOOMERANG_SECRET_KEY": SECRET_KEY,
-                "BOOMERANG_COMPANY_RUNS_IN_FLIGHT": "1024",
-            },
-        )
+        schemas = [f"boomerang_sync_scale_{os.getpid()}", f"boomerang_sync_scale_{os.getpid()}_few"]
+        url = store_url(args, root, schemas[0])
+        stack = new_stack(root, url)
+        few: LocalStack | None = None
         try:
             print(f"filling the store: {args.callbacks:,} callbacks, {args.companies:,} companies")
             sample, filled = fill(url, args.callbacks, args.companies)
@@ -233,11 +250,23 @@ def main() -> None:
                 cp = memory_mib(stack.control.pid)
                 print(f"control plane RSS: {cp['VmRSS']:.0f} MiB (peak {cp['VmHWM']:.0f} MiB)")
             if args.load_rounds:
-                load_rounds(stack, sample, args)
+                stacks = {f"{args.callbacks:,} callbacks": (stack, sample)}
+                if args.compare:
+                    (root / "few").mkdir(mode=0o700)
+                    few_url = store_url(args, root / "few", schemas[1])
+                    few = new_stack(root / "few", few_url)
+                    few_sample, _ = fill(few_url, args.compare, min(args.companies, args.compare))
+                    few.start_control_plane(timeout=120)
+                    few.start_edge()
+                    stacks[f"{args.compare:,} callbacks"] = (few, few_sample)
+                load_rounds(stacks, args)
         finally:
             stack.stop()
+            if few is not None:
+                few.stop()
             if args.postgres:
-                postgres_schema(args.postgres, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                for schema in schemas:
+                    postgres_schema(args.postgres, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 if __name__ == "__main__":
