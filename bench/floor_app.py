@@ -195,19 +195,6 @@ def serve_app(transport: str, port: int, runner_port: int) -> None:
     app.run(host="127.0.0.1", port=port, single_process=True, access_log=False, motd=False)
 
 
-def _wait_listening(process: subprocess.Popen, port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the floor's runner did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -221,6 +208,8 @@ def main() -> None:
 
         uvloop.run(serve_runner(args.transport, args.port, args.db))
         return
+    from stack import wait_listening
+
     from boomerang.local import free_port
 
     runner_port = free_port()
@@ -229,7 +218,7 @@ def main() -> None:
         command += ["--port", str(runner_port), "--db", str(Path(tmp) / "runs.db")]
         runner = subprocess.Popen(command)
         try:
-            _wait_listening(runner, runner_port)
+            wait_listening(runner_port, runner)
             print(f"runner pid {runner.pid}", flush=True)
             serve_app(args.transport, args.port, runner_port)
         finally:

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import struct
 import subprocess
@@ -35,7 +34,9 @@ from boomerang.grpc_io import IOMGR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import cpu_seconds
+from stack import cpu_seconds, wait_listening
+
+from boomerang.local import free_port
 
 TRANSPORTS = {
     "grpc.aio, EventEngine": {"GRPC_EXPERIMENTS": ""},
@@ -157,32 +158,14 @@ def _own_cpu() -> float:
     return times.user + times.system
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def _one_round(transport: str, args: argparse.Namespace) -> dict:
     """Runs a server and a client process for `transport`; returns the client's figures."""
     env = {**os.environ, **TRANSPORTS[transport]}
-    port = _free_port()
+    port = free_port()
     me = [sys.executable, __file__]
     server = subprocess.Popen([*me, "--serve", transport, "--port", str(port)], env=env)
     try:
-        _wait_listening(port)
+        wait_listening(port, server)
         command = [*me, "--client", transport, "--port", str(port), "--server-pid"]
         command += [str(server.pid), "--messages", str(args.messages), "--size", str(args.size)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)

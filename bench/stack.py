@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -152,6 +154,24 @@ class KeepAlive:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wait_listening(
+    port: int, process: subprocess.Popen | None = None, timeout: float = 30.0
+) -> None:
+    """Until something accepts TCP connections on 127.0.0.1:`port`; raises if `process` (the one
+    that should listen) exits first, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process for port {port} exited ({process.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port}") from None
+            time.sleep(0.05)
 
 
 def cpu_seconds(pid: int) -> float:
