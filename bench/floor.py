@@ -125,7 +125,8 @@ def measure(args: argparse.Namespace, url: dict[str, str], pids: dict[str, dict]
     p50 = {k: statistics.median(r.wrk.p50_ms for r in rs) for k, rs in one.items()}
 
     rate = args.half_rate or rps["b"] / 2
-    print(f"3. half load: open loop at {rate:.0f} req/s (half of (b)'s), the same for every server")
+    why = "--half-rate" if args.half_rate else "half of (b)'s"
+    print(f"3. half load: open loop at {rate:.0f} req/s ({why}), the same for every server")
 
     def half_load(key: str, name: str) -> Load:
         got = finish_load(start_load(url[key], rate, args.latency_duration))

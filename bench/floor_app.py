@@ -66,7 +66,7 @@ class Runs:
     """One row per run, committed on the loop before the run is answered."""
 
     def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=wal")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(
@@ -133,6 +133,7 @@ class Hop:
         self.waiting: dict[int, asyncio.Future[bytes]] = {}
         self.wake = asyncio.Event()
         self.ids = count()
+        # Held so the loop keeps them (it keeps only weak references to tasks).
         self.tasks = [asyncio.create_task(self._write()), asyncio.create_task(self._read())]
 
     async def run(self, sku: bytes) -> bytes:
@@ -200,7 +201,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--transport", choices=("grpc", "stream"), required=True)
     parser.add_argument("--role", choices=("app", "runner"), default="app")
-    parser.add_argument("--runner-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "runner":
