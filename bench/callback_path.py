@@ -19,6 +19,9 @@ favouring the server measured first; every table gives each figure's median over
    latency, no queueing);
 3. latency at half load: bench/openloop.py (open loop, its own process, uvloop) at half of (b)'s
    median req/s from 1., against (s) and (b); latency is counted from each request's due time.
+   CPU per request is read as in 1., and `busy` is the cores the whole machine was busy (the
+   generator and steal included): at a moderate rate RunFlow's batches are small, so the path
+   costs more per request than at full load, and the cores left over decide the tail.
 Then it checks the runs in the database against every answer (b) gave and measures regenerate →
 edge propagation (bench/propagation.py). Exit status 1 when any correctness check fails, never
 because a figure misses its goal: this is a benchmark, not a test.
@@ -41,6 +44,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -53,6 +57,8 @@ from stack import (
     BenchStack,
     KeepAlive,
     bench_stack,
+    cpu_seconds,
+    machine_busy_seconds,
 )
 from wrk import Round, Wrk, other_load, run_wrk
 
@@ -434,24 +440,36 @@ def measure(
         flush=True,
     )
     half: dict[str, list[Load]] = {"s": [], "b": []}
+    half_cpu: dict[str, list[HalfCpu]] = {"s": [], "b": []}
     for i in range(args.rounds):
         for key in _round_order(tuple(half), i):
-            got = finish_load(start_load(url[key], rate, args.latency_duration))
+            got, cpu = half_load(url[key], rate, args.latency_duration, pids[key])
             half[key].append(got)
+            half_cpu[key].append(cpu)
             problems.extend(_load_problems(f"half load {i + 1} {key}", got))
             if key == "b":
                 answered += got.statuses.get("200", 0)
                 cut_off += got.unanswered + sum(got.errors.values())
                 at_once, _ = read_runs(bench.db_path)  # read as each load on (b) ends
-    print(f"{'':24}{'sent':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lag max ms':>12}")
+    print(
+        f"{'':24}{'sent':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lag max ms':>12}"
+        f"{'srv µs/req':>12}{'run µs/req':>12}{'busy':>6}"
+    )
     for key, loads in half.items():
-        for i, got in enumerate(loads, 1):
-            print(f"  round {i} {key:15}" + _load_cells(got))
+        server, runner = processes[key]
+        cpus = half_cpu[key]
+        for i, (got, cpu) in enumerate(zip(loads, cpus, strict=True), 1):
+            print(f"  round {i} {key:15}" + _load_cells(got) + cpu.cells(server, runner))
         print(
             f"{LABELS[key] + ' median':24}{statistics.median(g.sent for g in loads):8.0f}"
             + "".join(f"{statistics.median(g.pct(p) for g in loads):9.2f}" for p in (50, 99, 100))
             + f"{statistics.median(g.lag_max_ms for g in loads):12.2f}"
+            + HalfCpu.median(cpus).cells(server, runner)
         )
+    print(
+        "  srv / run µs/req: CPU of the server (the edge for (b)) / the control plane per\n"
+        "  answered request; busy: cores of 2 the machine was busy, the generator included"
+    )
 
     print("\nsummary (medians over the rounds):")
     ratio = rps["b"] / rps["s"]
@@ -479,6 +497,14 @@ def measure(
     print(
         f"  CPU per request: callback path {edge_us + cp_us:.0f} µs (edge {edge_us:.0f}, "
         f"control plane {cp_us:.0f}); stock {stock_us:.0f} µs; bare {bare_us:.0f} µs"
+    )
+    half_b = HalfCpu.median(half_cpu["b"])
+    half_us = half_b.us_per_request("edge") + half_b.us_per_request("cp")
+    print(
+        f"  CPU per request at half load: {half_us:.0f} µs "
+        f"(edge {half_b.us_per_request('edge'):.0f}, control plane "
+        f"{half_b.us_per_request('cp'):.0f}), {half_us / (edge_us + cp_us):.2f}x the full-load "
+        f"figure; the machine was {half_b.busy_cores:.2f} cores busy of 2"
     )
     if before is not None:
         old_edge = median(rounds["b0"], lambda r: r.cpu_us_per_request("edge"))
@@ -521,6 +547,44 @@ def measure(
         print(f"FAIL {problem}")
     print("correctness checks: " + ("FAILED" if problems else "ok"))
     return 1 if problems else 0
+
+
+@dataclass(frozen=True)
+class HalfCpu:
+    """What one half load cost: CPU seconds per watched process, per answered request."""
+
+    cpu: dict[str, float]
+    answered: int
+    busy_cores: float
+
+    def us_per_request(self, name: str) -> float:
+        return self.cpu[name] / max(1, self.answered) * 1e6
+
+    def cells(self, server: str, runner: str | None) -> str:
+        run = f"{self.us_per_request(runner):12.0f}" if runner else f"{'-':>12}"
+        return f"{self.us_per_request(server):12.0f}{run}{self.busy_cores:6.2f}"
+
+    @staticmethod
+    def median(rounds: list[HalfCpu]) -> HalfCpu:
+        """Each figure's median over the rounds (per request, so `answered` is 1e6)."""
+        names = rounds[0].cpu
+        return HalfCpu(
+            {n: statistics.median(r.us_per_request(n) for r in rounds) for n in names},
+            1_000_000,
+            statistics.median(r.busy_cores for r in rounds),
+        )
+
+
+def half_load(url: str, rate: float, seconds: float, pids: dict[str, int]) -> tuple[Load, HalfCpu]:
+    """One open-loop load, with the CPU each of `pids` used meanwhile and the machine's busy
+    cores (over the load's whole span, the generator's start included)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    busy, started = machine_busy_seconds(), time.monotonic()
+    got = finish_load(start_load(url, rate, seconds))
+    elapsed = time.monotonic() - started
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    answered = sum(n for code, n in got.statuses.items() if code.startswith("2"))
+    return got, HalfCpu(cpu, answered, (machine_busy_seconds() - busy) / elapsed)
 
 
 def _round_order(order: tuple[str, ...], i: int) -> tuple[str, ...]:
