@@ -16,7 +16,8 @@ Loads: wrk --connections 64 for req/s; wrk -c 1 for the one-connection p50; the 
 generator (bench/openloop.py) at half of (b)'s median req/s, the same rate for every server, for
 p99 at half load. A floor that misses a goal at (b)'s own half rate shows that no implementation
 of that design can meet it on this machine: every implementation does at least the floor's work.
-CPU per request is the server process's plus its runner's (the control plane's for (b)).
+CPU per request is the server process's plus its runner's (the control plane's for (b)), at full
+load and at half load; `busy` is the cores of 2 the machine was busy during the half load.
 
 Exits non-zero when a server answers other than the benchmark's answer or a load gets non-2xx
 answers; a missed goal is printed, not failed.
@@ -35,15 +36,17 @@ from callback_path import (
     TARGET_HALF_P99_MS,
     TARGET_ONE_CONN_MS,
     TARGET_RATIO,
+    HalfCpu,
     _load_problems,
     _round_order,
     _round_problems,
     _stop,
     add_load_options,
     check_same_answer,
+    half_load,
     start_script,
 )
-from priority import Load, finish_load, start_load
+from priority import Load
 from stack import bench_stack
 from wrk import Round, run_wrk
 
@@ -128,23 +131,27 @@ def measure(args: argparse.Namespace, url: dict[str, str], pids: dict[str, dict]
     why = "--half-rate" if args.half_rate else "half of (b)'s"
     print(f"3. half load: open loop at {rate:.0f} req/s ({why}), the same for every server")
 
-    def half_load(key: str, name: str) -> Load:
-        got = finish_load(start_load(url[key], rate, args.latency_duration))
+    def half(key: str, name: str) -> tuple[Load, HalfCpu]:
+        got, used = half_load(url[key], rate, args.latency_duration, pids[key])
         problems.extend(_load_problems(name, got))
-        return got
+        return got, used
 
-    half = rounds(half_load, "half load")
-    p99 = {k: statistics.median(g.pct(99) for g in gs) for k, gs in half.items()}
-    lag = {k: statistics.median(g.lag_max_ms for g in gs) for k, gs in half.items()}
+    halves = rounds(half, "half load")
+    p99 = {k: statistics.median(g.pct(99) for g, _ in gs) for k, gs in halves.items()}
+    lag = {k: statistics.median(g.lag_max_ms for g, _ in gs) for k, gs in halves.items()}
+    used = {k: HalfCpu.median([u for _, u in gs]) for k, gs in halves.items()}
+    half_cpu = {k: sum(used[k].us_per_request(p) for p in pids[k]) for k in order}
 
     print(
         f"\n{'medians':26}{'req/s':>8}{'ratio':>8}{'CPU µs/req':>12}"
         f"{'1-conn p50':>12}{'vs (s)':>9}{'p99 half':>10}{'lag max':>9}"
+        f"{'µs/req half':>13}{'busy':>6}"
     )
     for key in order:
         print(
             f"{LABELS[key]:26}{rps[key]:8.0f}{rps[key] / rps['s']:8.3f}{cpu[key]:12.0f}"
             f"{p50[key]:10.2f}ms{p50[key] - p50['s']:+9.2f}{p99[key]:8.2f}ms{lag[key]:7.1f}ms"
+            f"{half_cpu[key]:13.0f}{used[key].busy_cores:6.2f}"
         )
     print(
         f"goals: ratio ≥ {TARGET_RATIO}, one-connection p50 ≤ (s) + {TARGET_ONE_CONN_MS} ms, "
