@@ -343,19 +343,24 @@ def write_rows(
     kept: list[tuple[str, bytes]] = (),
 ) -> None:
     """Writes run rows (RUN_COLUMNS), task rows (TASK_COLUMNS), deletes the task rows of
-    `finals` and keeps answers, in the caller's transaction."""
+    `finals` and keeps answers, in the caller's transaction.
+
+    The statements go through the driver's cursor, so its errors are the driver's (sqlite3's,
+    psycopg2's); peewee's own wrapper turns them into peewee's, as its execute_sql does, so a
+    row that breaks a constraint raises peewee.IntegrityError on both backends (_write)."""
     cursor = db.cursor()
-    cursor.executemany(_upsert(db, "run"), _params(RUN_COLUMNS, runs))
-    if tasks:
-        cursor.executemany(_upsert(db, "task"), _params(TASK_COLUMNS, tasks))
-    if finals:
-        # By hand too, like the upserts: peewee's builder costs more than the statement.
-        marks = ", ".join([db.param] * len(finals))
-        cursor.execute(
-            f'DELETE FROM "{RunTask._meta.table_name}" '
-            f'WHERE "{RunTask.run.column_name}" IN ({marks})',
-            list(finals),
-        )
+    with peewee.__exception_wrapper__:
+        cursor.executemany(_upsert(db, "run"), _params(RUN_COLUMNS, runs))
+        if tasks:
+            cursor.executemany(_upsert(db, "task"), _params(TASK_COLUMNS, tasks))
+        if finals:
+            # By hand too, like the upserts: peewee's builder costs more than the statement.
+            marks = ", ".join([db.param] * len(finals))
+            cursor.execute(
+                f'DELETE FROM "{RunTask._meta.table_name}" '
+                f'WHERE "{RunTask.run.column_name}" IN ({marks})',
+                list(finals),
+            )
     if kept:
         answers.fill(list(kept))
 

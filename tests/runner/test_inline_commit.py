@@ -211,3 +211,18 @@ async def test_the_checkpointer_runs_only_after_writes(journal, company, monkeyp
 def test_an_in_memory_database_gets_no_second_connection() -> None:
     assert InlineCommit.for_database(peewee.SqliteDatabase(":memory:")) is None
     assert InlineCommit.for_database(peewee.PostgresqlDatabase("x")) is None
+
+
+async def test_a_run_whose_company_is_gone_does_not_take_another_tenants_run_with_it(
+    backend, journal, company
+) -> None:
+    """One flush holds a run of a company deleted mid-run (its row fails the foreign key) and
+    another company's run: the other run is committed, and both commits return (the orphan's
+    record is dropped, as its company's rows are)."""
+    orphan = _record(new_id())  # no such company
+    other = _record(company)
+    dropped = journal.save(orphan, Task(LANE_CALLER, ""))
+    kept = journal.save(other, Task(LANE_CALLER, ""))
+    await asyncio.wait_for(asyncio.gather(dropped, kept), 10)
+    assert _stored(other.id) is not None and _stored(orphan.id) is None
+    assert RunTask.get(RunTask.run == other.id).lane == LANE_CALLER
