@@ -174,7 +174,9 @@ class EdgeState(BaseModel):
 
 class Run(BaseModel):
     id = peewee.CharField(max_length=26, primary_key=True)
-    company = peewee.ForeignKeyField(Company, on_delete="CASCADE")
+    # Not indexed on its own: the (company, started_at) index below serves every lookup by
+    # company, the foreign key's included (migration 0009).
+    company = peewee.ForeignKeyField(Company, on_delete="CASCADE", index=False)
     flow_id = peewee.CharField(max_length=26)
     version_id = peewee.CharField(max_length=26)
     environment_id = peewee.CharField(max_length=26)
