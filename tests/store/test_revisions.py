@@ -10,6 +10,7 @@ through the domain functions; a reader polls meanwhile, as the change feed does.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 from control_plane.domain import callbacks, companies, flows
@@ -85,6 +86,10 @@ def test_concurrent_writers_get_gap_free_revisions_in_commit_order(db):
                 observed_heads.add(head)
                 if last_round:
                     break
+                # A feed polls; a loop that never sleeps held the GIL from the writer that held
+                # SQLite's write lock, so the others waited out their 10 s busy timeout ("database
+                # is locked"; every run failed on a 2-core machine, in 14-27 s).
+                time.sleep(0.001)
         except BaseException as e:
             failures.append(e)
         finally:
