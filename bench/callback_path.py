@@ -499,11 +499,12 @@ def measure(
         f"control plane {cp_us:.0f}); stock {stock_us:.0f} µs; bare {bare_us:.0f} µs"
     )
     half_b = HalfCpu.median(half_cpu["b"])
-    half_us = half_b.us_per_request("edge") + half_b.us_per_request("cp")
+    half_edge, half_cp = half_b.us_per_request["edge"], half_b.us_per_request["cp"]
+    half_us = half_edge + half_cp
     print(
         f"  CPU per request at half load: {half_us:.0f} µs "
-        f"(edge {half_b.us_per_request('edge'):.0f}, control plane "
-        f"{half_b.us_per_request('cp'):.0f}), {half_us / (edge_us + cp_us):.2f}x the full-load "
+        f"(edge {half_edge:.0f}, control plane {half_cp:.0f}), "
+        f"{half_us / (edge_us + cp_us):.2f}x the full-load "
         f"figure; the machine was {half_b.busy_cores:.2f} cores busy of 2"
     )
     if before is not None:
@@ -551,26 +552,24 @@ def measure(
 
 @dataclass(frozen=True)
 class HalfCpu:
-    """What one half load cost: CPU seconds per watched process, per answered request."""
+    """What one half load cost: CPU µs per answered request of each watched process, and the
+    cores of the machine busy meanwhile."""
 
-    cpu: dict[str, float]
-    answered: int
+    us_per_request: dict[str, float]
     busy_cores: float
 
-    def us_per_request(self, name: str) -> float:
-        return self.cpu[name] / max(1, self.answered) * 1e6
-
     def cells(self, server: str, runner: str | None) -> str:
-        run = f"{self.us_per_request(runner):12.0f}" if runner else f"{'-':>12}"
-        return f"{self.us_per_request(server):12.0f}{run}{self.busy_cores:6.2f}"
+        run = f"{self.us_per_request[runner]:12.0f}" if runner else f"{'-':>12}"
+        return f"{self.us_per_request[server]:12.0f}{run}{self.busy_cores:6.2f}"
 
     @staticmethod
     def median(rounds: list[HalfCpu]) -> HalfCpu:
-        """Each figure's median over the rounds (per request, so `answered` is 1e6)."""
-        names = rounds[0].cpu
+        """Each figure's median over the rounds."""
         return HalfCpu(
-            {n: statistics.median(r.us_per_request(n) for r in rounds) for n in names},
-            1_000_000,
+            {
+                n: statistics.median(r.us_per_request[n] for r in rounds)
+                for n in rounds[0].us_per_request
+            },
             statistics.median(r.busy_cores for r in rounds),
         )
 
@@ -582,9 +581,9 @@ def half_load(url: str, rate: float, seconds: float, pids: dict[str, int]) -> tu
     busy, started = machine_busy_seconds(), time.monotonic()
     got = finish_load(start_load(url, rate, seconds))
     elapsed = time.monotonic() - started
-    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-    answered = sum(n for code, n in got.statuses.items() if code.startswith("2"))
-    return got, HalfCpu(cpu, answered, (machine_busy_seconds() - busy) / elapsed)
+    answered = max(1, sum(n for code, n in got.statuses.items() if code.startswith("2")))
+    us = {name: (cpu_seconds(pid) - before[name]) / answered * 1e6 for name, pid in pids.items()}
+    return got, HalfCpu(us, (machine_busy_seconds() - busy) / elapsed)
 
 
 def _round_order(order: tuple[str, ...], i: int) -> tuple[str, ...]:

@@ -140,7 +140,7 @@ def measure(args: argparse.Namespace, url: dict[str, str], pids: dict[str, dict]
     p99 = {k: statistics.median(g.pct(99) for g, _ in gs) for k, gs in halves.items()}
     lag = {k: statistics.median(g.lag_max_ms for g, _ in gs) for k, gs in halves.items()}
     used = {k: HalfCpu.median([u for _, u in gs]) for k, gs in halves.items()}
-    half_cpu = {k: sum(used[k].us_per_request(p) for p in pids[k]) for k in order}
+    half_cpu = {k: sum(used[k].us_per_request.values()) for k in order}
 
     print(
         f"\n{'medians':26}{'req/s':>8}{'ratio':>8}{'CPU µs/req':>12}"
