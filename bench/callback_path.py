@@ -18,7 +18,8 @@ favouring the server measured first; every table gives each figure's median over
 2. latency on one connection: wrk -c 1 (each request waits for the last one: the path's own
    latency, no queueing);
 3. latency at half load: bench/openloop.py (open loop, its own process, uvloop) at half of (b)'s
-   median req/s from 1., against (s) and (b); latency is counted from each request's due time.
+   median req/s from 1., against (s) and (b) (and (b0) with --before); latency is counted from
+   each request's due time.
    CPU per request is read as in 1., and `busy` is the cores the whole machine was busy (the
    generator and steal included): at a moderate rate RunFlow's batches are small, so the path
    costs more per request than at full load, and the cores left over decide the tail.
@@ -434,13 +435,15 @@ def measure(
     print_table(one, processes)
 
     rate = args.half_rate or rps["b"] / 2
+    half_keys = ("s", "b0", "b") if before is not None else ("s", "b")
     print(
         f"\n3. latency at half load: open loop at {rate:.0f} req/s (half of (b)'s median), "
-        f"{args.rounds} x (s, b), every other round reversed, of {args.latency_duration:g} s",
+        f"{args.rounds} x ({', '.join(half_keys)}), every other round reversed, "
+        f"of {args.latency_duration:g} s",
         flush=True,
     )
-    half: dict[str, list[Load]] = {"s": [], "b": []}
-    half_cpu: dict[str, list[HalfCpu]] = {"s": [], "b": []}
+    half: dict[str, list[Load]] = {k: [] for k in half_keys}
+    half_cpu: dict[str, list[HalfCpu]] = {k: [] for k in half_keys}
     for i in range(args.rounds):
         for key in _round_order(tuple(half), i):
             got, cpu = half_load(url[key], rate, args.latency_duration, pids[key])
@@ -511,11 +514,15 @@ def measure(
         old_edge = median(rounds["b0"], lambda r: r.cpu_us_per_request("edge"))
         old_cp = median(rounds["b0"], lambda r: r.cpu_us_per_request("cp"))
         old_p50 = median(one["b0"], lambda r: r.wrk.p50_ms)
+        old_half = HalfCpu.median(half_cpu["b0"])
+        old_half_us = sum(old_half.us_per_request.values())
         print(
             f"  before → after: req/s {rps['b0']:.0f} → {rps['b']:.0f} "
             f"({rps['b'] / rps['b0']:.2f}x; b0/s {rps['b0'] / rps['s']:.3f} → b/s {ratio:.3f}); "
             f"CPU µs/req edge {old_edge:.0f} → {edge_us:.0f}, control plane {old_cp:.0f} → "
-            f"{cp_us:.0f}; one-connection p50 {old_p50:.2f} → {p50['b']:.2f} ms"
+            f"{cp_us:.0f}; one-connection p50 {old_p50:.2f} → {p50['b']:.2f} ms; at half load "
+            f"p99 {p99['b0']:.2f} → {p99['b']:.2f} ms, CPU µs/req {old_half_us:.0f} → "
+            f"{half_us:.0f}, busy cores {old_half.busy_cores:.2f} → {half_b.busy_cores:.2f}"
         )
     noisy = [
         f"round {i} {key} ({r.others:.2f})"
