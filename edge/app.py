@@ -269,6 +269,7 @@ async def _open(app: EdgeApp) -> None:
         api_key=settings.api_key,
         channel_options=CHANNEL_OPTIONS,
         credentials=tls,
+        coalesce_s=settings.runflow_coalesce_ms / 1000,
     )
     ctx.runflow_task = asyncio.create_task(ctx.runners.keep_connected(), name=RUNFLOW_TASK)
     ctx.access_log_task = asyncio.create_task(ctx.access_log.run(), name="edge-access-log")

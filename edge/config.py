@@ -20,6 +20,8 @@ _N = TypeVar("_N", int, float)
 MAX_BODY_BYTES_LIMIT = 8 << 20
 #: Most EDGE_WORKERS: well above the cores of one machine, which is where throughput stops growing.
 MAX_WORKERS = 64
+#: Most EDGE_RUNFLOW_COALESCE_MS: more would be a delay, not a batching wait.
+MAX_COALESCE_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,12 @@ class EdgeSettings:
     #: run several edges on one port under a supervisor of your own. (EDGE_REUSE_PORT, 0 or 1,
     #: default 0: a second edge on a taken port fails to start instead)
     reuse_port: bool = False
+    #: Longest a run's start waits, while other runs are open on its runner stream, for more
+    #: starts to share its gRPC message: fewer, larger messages cost both processes less CPU at a
+    #: moderate rate, for up to this much latency. A lone request never waits, nor does a stream
+    #: that batches well by itself under a heavier load (edge/runflow_client.py). 0 turns it
+    #: off. (EDGE_RUNFLOW_COALESCE_MS, default 2, at most MAX_COALESCE_MS)
+    runflow_coalesce_ms: float = 2.0
 
     @property
     def tls(self) -> bool:
@@ -127,6 +135,11 @@ class EdgeSettings:
             raise ValueError(f"EDGE_MAX_CONNECTIONS must be >= 1, not {self.max_connections}")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"EDGE_WORKERS must be 1-{MAX_WORKERS}, not {self.workers}")
+        if not 0 <= self.runflow_coalesce_ms <= MAX_COALESCE_MS:
+            raise ValueError(
+                f"EDGE_RUNFLOW_COALESCE_MS must be 0-{MAX_COALESCE_MS:g}, "
+                f"not {self.runflow_coalesce_ms:g}"
+            )
         if self.workers > 1 and self.port == 0:
             raise ValueError("EDGE_WORKERS > 1 needs a fixed EDGE_PORT (the workers share it)")
         if (self.tls_client_cert is None) != (self.tls_client_key is None):
@@ -171,6 +184,7 @@ class EdgeSettings:
             tls_client_key=_path(env, "BOOMERANG_TLS_CLIENT_KEY"),
             workers=_number(env, "EDGE_WORKERS", 1, int),
             reuse_port=_flag(env, "EDGE_REUSE_PORT"),
+            runflow_coalesce_ms=_number(env, "EDGE_RUNFLOW_COALESCE_MS", 2.0, float),
         )
 
 

@@ -21,6 +21,14 @@ sends new runs elsewhere, while the runs already open here still get their event
 One message never packs more than MAX_MESSAGE_BYTES of events (one larger event goes alone): a
 burst of large bodies in one message could pass the runner's receive limit, and the runner would
 end the stream, failing every tenant's open runs.
+
+Coalescing (`coalesce_s`, EDGE_RUNFLOW_COALESCE_MS): at a moderate rate the writer would send
+each start on its own, and a gRPC message costs each process far more CPU than a start does, so
+a start queued while other runs are open waits until `coalesce_s` after the previous write, and
+the starts queued meanwhile share one message. A lone start (no other run open: one connection's
+latency) goes at once; NATURAL_BATCH queued events end the wait; and a stream whose last message
+carried that many batches well by itself, so its starts do not wait: under such a load, waiting
+would only leave both processes idle (docs/design.md §3, "Coalescing at a moderate rate").
 """
 
 from __future__ import annotations
@@ -65,6 +73,11 @@ _LAST_EVENTS = frozenset({"callback", "outcome", "replay", "detached"})
 
 _DRAINING = resources_pb2.RUN_REASON_RUNNER_DRAINING
 
+#: Events that make a message worth sending without a coalescing wait: once this many are
+#: queued they go at once, and a stream whose last message carried this many batches well by
+#: itself (its next start does not wait either).
+NATURAL_BATCH = 8
+
 
 class RunnerUnavailable(Exception):
     """The run could not start: no stream to the runner, or it broke before `accepted`."""
@@ -77,7 +90,16 @@ class RunLost(Exception):
 class _Stream:
     """One RunFlow call and the runs opened on it."""
 
-    __slots__ = ("call", "pending", "pending_bytes", "runs", "wake")
+    __slots__ = (
+        "call",
+        "deferred",
+        "last_events",
+        "last_write",
+        "pending",
+        "pending_bytes",
+        "runs",
+        "wake",
+    )
 
     def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
         self.call = call
@@ -88,6 +110,11 @@ class _Stream:
         #: At least the serialized size of `pending` (see _START_ALLOWANCE).
         self.pending_bytes = 0
         self.wake = asyncio.Event()
+        #: Event-loop time the last write began, and how many events it carried.
+        self.last_write = 0.0
+        self.last_events = 0
+        #: The timer that wakes the writer when a coalescing wait ends.
+        self.deferred: asyncio.TimerHandle | None = None
 
 
 class Run:
@@ -117,9 +144,12 @@ class RunFlowClient:
         api_key: str,
         name: str = "runner",
         backoff: Backoff | None = None,
+        coalesce_s: float = 0.0,
     ) -> None:
         #: The runner's address, for logs and metrics.
         self.name = name
+        #: Longest a start waits for others to share its message (0: never waits).
+        self.coalesce_s = coalesce_s
         #: Called whenever `accepting` may have changed (the pool wakes requests waiting for one).
         self.on_change: Callable[[], None] = _nothing
         self._stub = runner_grpc.RunnerServiceStub(channel)
@@ -159,8 +189,27 @@ class RunFlowClient:
         stream.runs[ref] = run
         stream.pending.events.add(run_ref=ref, start=start)
         stream.pending_bytes += len(start.body) + _START_ALLOWANCE
-        stream.wake.set()
+        self._queued(stream)
         return run
+
+    def _queued(self, stream: _Stream) -> None:
+        """Wakes the writer for a queued start: now, or when its coalescing wait ends."""
+        if stream.wake.is_set():
+            return
+        queued = len(stream.pending.events)
+        if stream.deferred is not None:  # waiting already: until the batch is worth a message
+            if queued >= NATURAL_BATCH:
+                stream.wake.set()
+            return
+        loop = asyncio.get_running_loop()
+        if (
+            len(stream.runs) <= queued  # no other run open: nothing to wait with
+            or max(queued, stream.last_events) >= NATURAL_BATCH
+            or loop.time() >= stream.last_write + self.coalesce_s
+        ):
+            stream.wake.set()
+        else:
+            stream.deferred = loop.call_at(stream.last_write + self.coalesce_s, stream.wake.set)
 
     def cancel(self, run: Run, caller_status: int = 0) -> None:
         """Stop waiting for a run that has neither called back nor ended (no-op otherwise).
@@ -234,15 +283,22 @@ class RunFlowClient:
             if self._stream is stream:
                 self._stream = None
                 self.on_change()
+            if stream.deferred is not None:
+                stream.deferred.cancel()
             call.cancel()
             _fail_open_runs(stream)
 
     async def _write(self, stream: _Stream) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await stream.wake.wait()
             stream.wake.clear()
+            if stream.deferred is not None:  # woken before its coalescing wait ended
+                stream.deferred.cancel()
+                stream.deferred = None
             batch, stream.pending = stream.pending, runner_pb2.RunFlowRequest()
             estimate, stream.pending_bytes = stream.pending_bytes, 0
+            stream.last_write, stream.last_events = loop.time(), len(batch.events)
             if estimate <= MAX_MESSAGE_BYTES or batch.ByteSize() <= MAX_MESSAGE_BYTES:
                 await stream.call.write(batch)
             else:

@@ -73,12 +73,13 @@ class RunnerPool:
         api_key: str,
         channel_options: Sequence[tuple[str, int]],
         credentials: grpc.ChannelCredentials | None = None,
+        coalesce_s: float = 0.0,
     ) -> RunnerPool:
         """A pool with one channel per runner address (TLS with `credentials`);
-        `keep_connected` opens the streams."""
+        `keep_connected` opens the streams. `coalesce_s`: see RunFlowClient."""
         channels = [open_channel(t, channel_options, credentials) for t in targets]
         clients = [
-            RunFlowClient(channel, api_key=api_key, name=target)
+            RunFlowClient(channel, api_key=api_key, name=target, coalesce_s=coalesce_s)
             for target, channel in zip(targets, channels, strict=True)
         ]
         return cls(clients, channels=channels)

@@ -30,6 +30,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (s.header_timeout_s, s.body_timeout_s, s.keep_alive_timeout_s) == (10, 30, 75)
     assert s.max_connections == 1000
     assert (s.workers, s.reuse_port) == (1, False)
+    assert s.runflow_coalesce_ms == 2.0
     assert s.lkg_path == tmp_path / "lkg.binpb"
 
 
@@ -51,6 +52,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "EDGE_MAX_CONNECTIONS": "20",
             "EDGE_WORKERS": "3",
             "EDGE_REUSE_PORT": "1",
+            "EDGE_RUNFLOW_COALESCE_MS": "0.5",
         }
     )
     assert s == EdgeSettings(
@@ -69,6 +71,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         max_connections=20,
         workers=3,
         reuse_port=True,
+        runflow_coalesce_ms=0.5,
     )
 
 
@@ -106,6 +109,12 @@ def test_generated_edge_id_is_kept_in_the_state_dir(tmp_path: Path) -> None:
         ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "65"}, "EDGE_WORKERS must be 1-64"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "two"}, "EDGE_WORKERS must be a number"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_WORKERS": "2", "EDGE_PORT": "0"}, "fixed EDGE_PORT"),
+        (
+            {"BOOMERANG_API_KEY": "k", "EDGE_RUNFLOW_COALESCE_MS": "-1"},
+            "EDGE_RUNFLOW_COALESCE_MS must be 0-20, not -1",
+        ),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_RUNFLOW_COALESCE_MS": "21"}, "must be 0-20, not 21"),
+        ({"BOOMERANG_API_KEY": "k", "EDGE_RUNFLOW_COALESCE_MS": "nan"}, "must be 0-20, not nan"),
         ({"BOOMERANG_API_KEY": "k", "EDGE_REUSE_PORT": "yes"}, "EDGE_REUSE_PORT must be 0 or 1"),
     ],
 )

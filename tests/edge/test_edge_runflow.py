@@ -15,6 +15,7 @@ from edge.app import CHANNEL_OPTIONS
 from edge.backoff import Backoff
 from edge.runflow_client import (
     MAX_MESSAGE_BYTES,
+    NATURAL_BATCH,
     RunFlowClient,
     RunLost,
     RunnerUnavailable,
@@ -25,9 +26,14 @@ MiB = 1 << 20
 
 
 @contextlib.asynccontextmanager
-async def client_for(target: str):
+async def client_for(target: str, coalesce_s: float = 0.0):
     channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-    client = RunFlowClient(channel, api_key=API_KEY, backoff=Backoff(base_s=0.01, cap_s=0.05))
+    client = RunFlowClient(
+        channel,
+        api_key=API_KEY,
+        backoff=Backoff(base_s=0.01, cap_s=0.05),
+        coalesce_s=coalesce_s,
+    )
     task = asyncio.create_task(client.run())
     try:
         yield client
@@ -54,6 +60,62 @@ async def test_runs_queued_together_go_out_in_one_message(runner):
         assert all(isinstance(r, runner_pb2.RunCallback) for r in results)
         assert {run.run_id for run in runs} == {fake.run_ids[run.ref] for run in runs}
         assert client.open_runs == 0
+
+
+@pytest.mark.parametrize(("coalesce_s", "messages"), [(0.0, [1, 1, 1, 1]), (1.0, [1, 3])])
+async def test_starts_queued_while_other_runs_are_open_wait_to_share_a_message(
+    runner, coalesce_s, messages
+):
+    fake, target = runner
+    async with client_for(target, coalesce_s) as client:
+        await wait_for(lambda: client.connected)
+        client.start(start("v-slow"))  # alone on the stream: written at once
+        await wait_for(lambda: fake.batch_sizes == [1])
+        runs = []
+        for _ in range(3):  # each in a later turn of the loop than the writer's last write
+            runs.append(client.start(start("v-ok")))
+            await asyncio.sleep(0.01)
+        results = await asyncio.wait_for(asyncio.gather(*(run.result for run in runs)), 10)
+
+        assert all(isinstance(r, runner_pb2.RunCallback) for r in results)
+        assert fake.batch_sizes == messages
+
+
+async def test_a_lone_start_never_waits(runner):
+    fake, target = runner
+    async with client_for(target, coalesce_s=60.0) as client:  # a wait would time the test out
+        await wait_for(lambda: client.connected)
+        for _ in range(2):
+            result = await asyncio.wait_for(client.start(start("v-ok")).result, 10)
+            assert isinstance(result, runner_pb2.RunCallback)
+        assert fake.batch_sizes == [1, 1]
+
+
+async def test_a_wait_ends_once_a_batch_is_worth_a_message(runner):
+    fake, target = runner
+    async with client_for(target, coalesce_s=60.0) as client:  # a wait would time the test out
+        await wait_for(lambda: client.connected)
+        client.start(start("v-slow"))
+        await wait_for(lambda: fake.batch_sizes == [1])
+        runs = []
+        for _ in range(NATURAL_BATCH):
+            runs.append(client.start(start("v-ok")))
+            await asyncio.sleep(0.01)
+        results = await asyncio.wait_for(asyncio.gather(*(run.result for run in runs)), 10)
+        assert all(isinstance(r, runner_pb2.RunCallback) for r in results)
+        assert fake.batch_sizes == [1, NATURAL_BATCH]
+
+
+async def test_a_stream_that_batches_by_itself_never_waits(runner):
+    fake, target = runner
+    async with client_for(target, coalesce_s=60.0) as client:
+        await wait_for(lambda: client.connected)
+        # Queued in one turn of the loop: one message of NATURAL_BATCH events, as under load.
+        slow = [client.start(start("v-slow")) for _ in range(NATURAL_BATCH)]
+        await wait_for(lambda: all(run.run_id for run in slow))
+        result = await asyncio.wait_for(client.start(start("v-ok")).result, 10)
+        assert isinstance(result, runner_pb2.RunCallback)
+        assert fake.batch_sizes == [NATURAL_BATCH, 1]
 
 
 async def test_outcome_resolves_a_run_without_callback(runner):
