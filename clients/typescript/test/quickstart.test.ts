@@ -23,8 +23,9 @@ test("the worked example prints a callback URL that answers with the flow's resu
   url.searchParams.set("sku", "A1");
   const deadline = Date.now() + 10_000;
   let response = await fetch(url);
-  // Until the edge has the callback it answers 404; nothing else is acceptable.
-  while (response.status === 404 && Date.now() < deadline) {
+  // Until the change stream brings the new callback, the edge answers as for any callback it
+  // does not know: 403 `forbidden`, the same as a wrong signature. Nothing else is acceptable.
+  while (response.status === 403 && Date.now() < deadline) {
     await response.body?.cancel();
     await new Promise((resolve) => setTimeout(resolve, 100));
     response = await fetch(url);
