@@ -71,12 +71,24 @@ def claim(owner: str, lease_s: float, limit: int) -> list[Claimed]:
 
 
 def renew(owner: str, lease_s: float) -> int:
-    """Extends the lease on every run this runner owns; returns how many."""
+    """Extends the lease on every run this runner owns; returns how many.
+
+    On PostgreSQL, rows another transaction holds are skipped rather than waited for. Nearly
+    always the holder is this runner's own journal flush (runs/journal.py), on another database
+    thread, which gives the rows it writes a fresh lease itself or deletes them. Waiting was a
+    deadlock: the UPDATE locked the runner's rows in table order while the flush locked its
+    rows in the order of its runs, and PostgreSQL aborted one of the two. When it aborted the
+    flush, every run in it failed with RUN_REASON_INTERNAL, after their callers had their
+    answers. A row skipped here is renewed on the next pass (every lease/3, at most 1 s).
+    """
     now = utcnow()
+    mine = RunTask.select(RunTask.run).where(RunTask.owner == owner)
+    if not is_sqlite():  # SQLite's single writer (BEGIN IMMEDIATE) cannot deadlock
+        mine = mine.for_update("FOR UPDATE SKIP LOCKED")
     with write_transaction():
         return (
             RunTask.update(lease_until=now + dt.timedelta(seconds=lease_s), updated_at=now)
-            .where(RunTask.owner == owner)
+            .where(RunTask.run.in_(mine))
             .execute()
         )
 

@@ -93,7 +93,8 @@ def test_a_draining_runner_sends_new_runs_to_the_other_without_errors(tmp_path, 
             a for a in load.answers if a.status != 200
         ][:3]
         runs = final_runs(api, [a.run_id for a in load.answers], timeout=20)
-        assert {x.status for x in runs.values()} == {r.RUN_STATUS_SUCCEEDED}
+        failed = [x for x in runs.values() if x.status != r.RUN_STATUS_SUCCEEDED]
+        assert not failed, failed[:3]
         assert all(get_run(api, a.run_id).response_status == 200 for a in load.answers[:5])
     finally:
         stack.stop()

@@ -9,6 +9,7 @@ import threading
 
 import peewee
 import pytest
+from playhouse.db_url import parse
 
 from control_plane.domain.ids import new_id
 from control_plane.runs import queue
@@ -99,6 +100,42 @@ def test_renew_and_release(db) -> None:
     task = RunTask.get(RunTask.run == run_id)
     assert task.owner == "" and task.lease_until < utcnow()
     assert [c.record.id for c in queue.claim("next", 10, 5)] == [run_id]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_renew_skips_a_row_a_flush_holds_instead_of_waiting_for_it(db, db_url) -> None:
+    """The runner's journal flush (another database thread) may hold some of its task rows
+    while the lease renewal runs. Renewal used to wait for them, and the flush for the rows
+    renewal held: a deadlock, which PostgreSQL broke by failing the flush's runs."""
+    company = _company()
+    held = _task(company, owner="me", lease_s=1)
+    other = _task(company, owner="me", lease_s=1)
+    flush = peewee.PostgresqlDatabase(None)
+    flush.init(**parse(db_url))
+    flush.connect()
+    flush.execute_sql("BEGIN")
+    flush.execute_sql('UPDATE "run_task" SET "state" = %s WHERE "run_id" = %s', ("{}", held))
+    renewed: list[int] = []
+
+    def renew() -> None:
+        database.connect(reuse_if_open=True)
+        renewed.append(queue.renew("me", 60))
+        database.close()
+
+    thread = threading.Thread(target=renew, daemon=True)
+    thread.start()
+    thread.join(5)
+    waited = thread.is_alive()
+    flush.execute_sql("ROLLBACK")  # lets a renewal that waited finish, so the test ends
+    thread.join(5)
+    flush.close()
+    database.connect(reuse_if_open=True)
+    assert not waited, "renew waited for the row the flush holds"
+    assert renewed == [1]
+    lease = {t.run_id: t.lease_until for t in RunTask.select()}
+    assert lease[other] > utcnow() + dt.timedelta(seconds=30)
+    assert lease[held] < utcnow() + dt.timedelta(seconds=30)  # left to the flush
+    assert queue.renew("me", 60) == 2  # the next pass takes it
 
 
 def test_retention_prunes_only_ended_runs_past_it(db) -> None:
