@@ -122,7 +122,13 @@ class Plane:
 
 
 @pytest.fixture
-async def plane(db_url) -> AsyncIterator[Plane]:
+def plane_settings() -> dict[str, object]:
+    """Settings the `plane` fixture overrides; a test parametrizes this name to change them."""
+    return {}
+
+
+@pytest.fixture
+async def plane(db_url, plane_settings) -> AsyncIterator[Plane]:
     from control_plane.server import ControlPlane
 
     fresh_schema(db_url)
@@ -132,6 +138,7 @@ async def plane(db_url) -> AsyncIterator[Plane]:
         public_base_url="http://edge.test",
         feed_poll_s=0.05,
         secret_key=SECRET_KEY,
+        **plane_settings,
     )
     cp = ControlPlane(settings)
     port = await cp.start()

@@ -67,6 +67,9 @@ INLINE_STEPS = 2_000
 INLINE_BYTES = 64 * 1024
 #: Runs a runner claims at once from the queue.
 CLAIM_BATCH = 50
+#: Given-up runs whose leases renewal leaves out at once: a bound on the renewal's parameters
+#: (SQLite allows 32,766) if the database fails for long. Past it, a run given up stays leased.
+MAX_GIVEN_UP = 10_000
 
 
 class RunDriver:
@@ -90,6 +93,10 @@ class RunDriver:
             LANE_TAIL: collections.Counter(),
         }
         self.runs: set[ActiveRun] = set()
+        #: Ids of runs this runner stopped working on without recording an end, while their
+        #: task row is still its own: lease renewal leaves them out, so their lease lapses and
+        #: the queue takes them up again, counting an attempt (see _give_up).
+        self.given_up: set[str] = set()
         self.draining = False
         self.on_drain: list[Callable[[], None]] = []
         self._maintenance: asyncio.Task | None = None
@@ -225,6 +232,7 @@ class RunDriver:
                 )
             except Exception:
                 log.exception("cannot record the end of run %s", record.id)
+                self._give_up(record)
         if not run.callback_sent:
             if not run.accepted_sent:
                 run.listener.accepted("")  # no record exists: the caller gets no run id
@@ -590,11 +598,35 @@ class RunDriver:
 
     # -- the queue: resume what others left -------------------------------------------------
 
+    def _give_up(self, record: RunRecord) -> None:
+        """Stops renewing the lease of a run that is no longer worked on here and has no end
+        recorded. Renewal covers every task row this runner owns, so without this the run
+        would stay leased, and stuck, for as long as the runner lives. The queue takes it up
+        again once the lease lapses; `run_max_attempts` bounds how often."""
+        if not record.has_task:
+            return
+        if len(self.given_up) < MAX_GIVEN_UP:
+            self.given_up.add(record.id)
+        else:
+            log.error("run %s stays leased until this runner stops: too many given up", record.id)
+
+    async def _leases_to_skip(self) -> list[str]:
+        """The given-up runs whose task row is still this runner's. Kept until then, not for a
+        time: renewal would revive a lapsed lease that nobody has claimed yet."""
+        if self.given_up:
+            ids = list(self.given_up)
+            mine = await self.rt.db(lambda: queue.owned(self.owner, ids))
+            self.given_up.intersection_update(mine)
+        return list(self.given_up)
+
     async def _maintain(self) -> None:
         interval = min(1.0, self.settings.run_lease_s / 3)
         while True:
             try:
-                await self.rt.db(lambda: queue.renew(self.owner, self.settings.run_lease_s))
+                skip = await self._leases_to_skip()
+                await self.rt.db(
+                    lambda skip=skip: queue.renew(self.owner, self.settings.run_lease_s, skip)
+                )
                 limit = min(CLAIM_BATCH, max(0, 10 * CLAIM_BATCH - len(self.runs)))
                 if limit:
                     claimed = await self.rt.db(
@@ -609,6 +641,7 @@ class RunDriver:
             await asyncio.sleep(interval)
 
     def _resume(self, claimed: queue.Claimed) -> None:
+        self.given_up.discard(claimed.record.id)  # claimed here again: renewed from now on
         run = ActiveRun(Nobody(), self.journal)
         run.record, run.durable, run.accepted_sent, run.callback_sent = (
             claimed.record,
@@ -658,7 +691,10 @@ class RunDriver:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("resuming run %s failed", record.id)
+            # A tail is resumed from its last checkpoint, so it is tried again rather than
+            # failed: a database that failed once (PostgreSQL broke a deadlock) need not end it.
+            log.exception("resuming run %s failed; it goes back to the queue", record.id)
+            self._give_up(record)
         finally:
             self.runs.discard(run)
             self._leave(company, LANE_TAIL)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from control_plane.runs import answers
@@ -70,8 +71,9 @@ def claim(owner: str, lease_s: float, limit: int) -> list[Claimed]:
     return claimed
 
 
-def renew(owner: str, lease_s: float) -> int:
-    """Extends the lease on every run this runner owns; returns how many.
+def renew(owner: str, lease_s: float, skip: Sequence[str] = ()) -> int:
+    """Extends the lease on every run this runner owns but those in `skip` (runs it gave up
+    on, runs/driver.py); returns how many.
 
     On PostgreSQL, rows another transaction holds are skipped rather than waited for. Nearly
     always the holder is this runner's own journal flush (runs/journal.py), on another database
@@ -83,6 +85,8 @@ def renew(owner: str, lease_s: float) -> int:
     """
     now = utcnow()
     mine = RunTask.select(RunTask.run).where(RunTask.owner == owner)
+    if skip:
+        mine = mine.where(RunTask.run.not_in(list(skip)))
     if not is_sqlite():  # SQLite's single writer (BEGIN IMMEDIATE) cannot deadlock
         mine = mine.for_update("FOR UPDATE SKIP LOCKED")
     with write_transaction():
@@ -91,6 +95,12 @@ def renew(owner: str, lease_s: float) -> int:
             .where(RunTask.run.in_(mine))
             .execute()
         )
+
+
+def owned(owner: str, run_ids: list[str]) -> set[str]:
+    """Those of `run_ids` whose task row `owner` still holds."""
+    query = RunTask.select(RunTask.run).where(RunTask.owner == owner, RunTask.run.in_(run_ids))
+    return {run_id for (run_id,) in query.tuples()}
 
 
 def release(owner: str) -> int:

@@ -94,6 +94,8 @@ def test_two_runners_never_claim_the_same_run(db) -> None:
 def test_renew_and_release(db) -> None:
     company = _company()
     run_id = _task(company, owner="me", lease_s=1)
+    assert queue.owned("me", [run_id, "another"]) == {run_id}
+    assert queue.renew("me", 60, skip=[run_id]) == 0  # a run the runner gave up on
     assert queue.renew("me", 60) == 1
     assert RunTask.get(RunTask.run == run_id).lease_until > utcnow() + dt.timedelta(seconds=30)
     assert queue.release("me") == 1

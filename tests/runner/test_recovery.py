@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
+
 from boomerang.v1 import resources_pb2 as r
 from boomerang.v1 import run_service_pb2 as rns
 from control_plane.engine import Progress, RunInput, ShapeLog
-from control_plane.runs import checkpoint
+from control_plane.runs import checkpoint, journal
 from control_plane.store.clock import utcnow
 from control_plane.store.db import database
 from control_plane.store.models import Run, RunTask
@@ -90,3 +92,39 @@ async def test_runs_left_behind_are_lost_failed_as_poison_or_resumed(plane):
     assert [x.shape_id for x in resumed.shapes] == ["trigger", "after"]
     database.connect(reuse_if_open=True)
     assert RunTask.select().count() == 0  # nothing stuck
+
+
+@pytest.mark.parametrize("plane_settings", [{"run_lease_s": 1.5}])
+async def test_a_resumed_run_whose_commit_fails_goes_back_to_the_queue(plane, monkeypatch):
+    """A resumed tail whose checkpoint cannot be written (a database error) is not left leased:
+    the runner renews every task row it owns, so it used to stay RESPONDED for as long as the
+    runner lived. Now its lease lapses and it is taken up again, counting an attempt."""
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    ids = (await _deploy_all(s, md))["ok"]
+    company_id = Run._meta.database.execute_sql("SELECT id FROM company").fetchone()[0]
+    run_input = RunInput("x", "acme", ids[0], ids[2], "", "POST", (), (), b'{"sku": "A1"}')
+    progress = Progress(
+        position=3,
+        bucket=[{"sku": "A1", "n": 1}],
+        responded=True,
+        shapes=[ShapeLog("trigger", "trigger", "ok", 1, 0, 1)],
+    )
+    tail = _leave_behind(
+        company_id, ids, lane=1, attempts=1, state=checkpoint.dump(run_input, progress)
+    )
+    write, failed = journal._write, []
+
+    def fails_once(runs, *args, **kwargs) -> None:
+        if not failed and any(row[0] == tail for row in runs):
+            failed.append(tail)
+            raise RuntimeError("the database failed this once")
+        write(runs, *args, **kwargs)
+
+    monkeypatch.setattr("control_plane.runs.journal._write", fails_once)
+    resumed = await _final(s, md, tail)
+    assert failed == [tail]
+    assert resumed.status == r.RUN_STATUS_SUCCEEDED and resumed.attempts == 3
+    assert [x.shape_id for x in resumed.shapes] == ["trigger", "after"]
+    assert plane.plane.driver.given_up == set()  # claimed again: renewed again
+    database.connect(reuse_if_open=True)
+    assert RunTask.select().count() == 0
