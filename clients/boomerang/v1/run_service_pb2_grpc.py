@@ -52,7 +52,8 @@ class RunServiceServicer:
     """
 
     def ListRuns(self, request, context):
-        """Lists a company's runs, newest first, optionally filtered. NOT_FOUND: company.
+        """Lists a company's runs, newest first (by start time, then id), optionally filtered.
+        NOT_FOUND: company.
         INVALID_ARGUMENT: bad page size or token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -134,7 +134,8 @@ export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
  */
 export const RunService: GenService<{
   /**
-   * Lists a company's runs, newest first, optionally filtered. NOT_FOUND: company.
+   * Lists a company's runs, newest first (by start time, then id), optionally filtered.
+   * NOT_FOUND: company.
    * INVALID_ARGUMENT: bad page size or token.
    *
    * @generated from rpc boomerang.v1.RunService.ListRuns
