@@ -23,6 +23,10 @@ On SQLite a flush of at most INLINE_FLUSH_BYTES is committed on the event loop i
 database thread. A one-run commit costs ~0.25 ms on the loop, against ~1.1 ms (median; tens of
 ms at p99) through a thread, whose every step waits for the GIL the busy loop holds
 (docs/design.md §3, "The run record's commit").
+
+A flush PostgreSQL rolls back for a conflict with another transaction (deadlock, serialization
+failure) is tried again (`transient`, FLUSH_TRIES): the rows are upserts and nothing of the
+first try remains, so writing them again is what the first try would have done.
 """
 
 from __future__ import annotations
@@ -55,6 +59,25 @@ TAIL_FLUSH_BYTES = 1 << 20
 #: Bytes of checkpoints and shape logs a flush may write on the event loop (SQLite): bigger
 #: flushes go to a database thread, so the loop is never held for more than ~1 ms by one.
 INLINE_FLUSH_BYTES = 64 << 10
+
+
+#: How many times a flush is tried when PostgreSQL rolls it back for a reason that may not
+#: recur (`transient`), and the pause before the second try (the third waits twice as long).
+FLUSH_TRIES = 3
+RETRY_PAUSE_S = 0.01
+# PostgreSQL's SQLSTATEs for a transaction rolled back whole by a conflict with another one:
+# deadlock_detected and serialization_failure. The same transaction, tried again, may succeed.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def transient(exc: Exception) -> bool:
+    """Whether `exc` rolled its transaction back for a conflict that trying again may not meet.
+    peewee wraps psycopg2's error (the driver's is the wrapper's `orig`); the driver's own is
+    recognised too, for a statement run on its cursor outside the wrapper."""
+    for error in (exc, getattr(exc, "orig", None)):
+        if getattr(error, "pgcode", None) in _TRANSIENT_SQLSTATES:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,13 +234,27 @@ class Journal:
             kept = [(e.row[0], e.answer) for e in entries if e.answer is not None]
             inline = self._inline
             try:
-                if (
-                    inline is None
-                    or kept  # kept answers are written through the shared models' connection
-                    or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
-                    or not await inline.write_soon(partial(_write, runs, tasks, finals, kept))
-                ):
-                    await self.rt.db(lambda: _write(runs, tasks, finals, kept))
+                for attempt in range(1, FLUSH_TRIES + 1):
+                    try:
+                        if (
+                            inline is None
+                            or kept  # kept answers go through the shared models' connection
+                            or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
+                            or not await inline.write_soon(
+                                partial(_write, runs, tasks, finals, kept)
+                            )
+                        ):
+                            await self.rt.db(lambda: _write(runs, tasks, finals, kept))
+                        break
+                    except Exception as exc:
+                        if attempt == FLUSH_TRIES or not transient(exc):
+                            raise
+                        log.warning(
+                            "runs' flush of %d runs rolled back (%s); trying again",
+                            len(entries),
+                            type(exc).__name__,
+                        )
+                        await asyncio.sleep(RETRY_PAUSE_S * attempt)
                 self.commits += 1
             except Exception as exc:
                 for entry in entries:

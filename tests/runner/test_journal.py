@@ -1,15 +1,26 @@
 """The journal's order: a change a caller waits for is committed before tail checkpoints, and a
 tail flush is bounded in bytes, so a caller never waits behind a backlog of tails; writes of one
-run are coalesced, never reordered."""
+run are coalesced, never reordered. A flush PostgreSQL rolls back for a deadlock is tried
+again."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 
+import psycopg2
 import pytest
+from playhouse.db_url import parse
 
+from boomerang.v1 import resources_pb2 as r
+from control_plane.domain.ids import new_id
 from control_plane.runs.journal import TAIL_FLUSH_BYTES, Journal, Task
 from control_plane.runs.lifecycle import LANE_CALLER, LANE_TAIL, RunRecord
+from control_plane.store.clock import utcnow
+from control_plane.store.db import database
+from control_plane.store.models import Company, Run
+from tests.api.helpers import insert_run
 
 
 class _Runtime:
@@ -52,3 +63,58 @@ async def test_a_run_has_one_entry_and_keeps_its_urgency(batches) -> None:
     journal.save(_record("other"), Task(LANE_TAIL, "{}"), urgent=False)
     await journal.flush()
     assert batches == [["r"]] and first.done() and second.done()
+
+
+class _ThreadRuntime:
+    """The runtime's database pool as a thread, so the loop goes on while a flush waits."""
+
+    async def db(self, fn):
+        def job():
+            database.connect(reuse_if_open=True)
+            return fn()
+
+        return await asyncio.to_thread(job)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_flush_rolled_back_by_a_deadlock_is_tried_again(db, db_url, caplog) -> None:
+    """A real deadlock: another transaction holds the second run's row while the flush has
+    locked the first, then asks for the first. PostgreSQL rolls one back, here the flush (the
+    other sets a long deadlock_timeout, so the flush's backend runs the check first). Before,
+    every run in that flush failed with the error; now the flush is tried again and commits."""
+    company = Company.create(id=new_id(), slug="acme", name="acme", created_at=utcnow()).id
+    first, second = sorted(insert_run(company, new_id(), status="running") for _ in range(2))
+    records = [RunRecord(i, company, "f", "v", "", "cb", utcnow()) for i in (first, second)]
+    for record in records:
+        record.end(r.RUN_STATUS_SUCCEEDED)
+    # A driver connection of its own: peewee's are per thread, and the second statement runs
+    # on another thread (it blocks) but must be in the same transaction.
+    other = psycopg2.connect(**parse(db_url))
+    cursor = other.cursor()  # psycopg2 opens a transaction with the first statement
+    cursor.execute("SET LOCAL deadlock_timeout = '20s'")
+    cursor.execute('UPDATE "run" SET "error" = %s WHERE "id" = %s', ("other", second))
+
+    journal = Journal(_ThreadRuntime(), "me", 10)
+    done = [journal.save(record) for record in records]  # written in this order: first, second
+    flush = asyncio.create_task(journal.flush())
+    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+    for _ in range(500):  # until the flush waits for the second row
+        cursor.execute(waiting)
+        if cursor.fetchone()[0]:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the flush never waited for the row the other transaction holds")
+    # Closes the cycle; returns once PostgreSQL has rolled the flush back (after its 1 s).
+    await asyncio.to_thread(
+        cursor.execute, 'UPDATE "run" SET "error" = %s WHERE "id" = %s', ("other", first)
+    )
+    other.commit()
+    other.close()
+    with caplog.at_level(logging.WARNING, "control_plane.runs.journal"):
+        await asyncio.wait_for(flush, 10)
+    assert all(d.done() and d.exception() is None for d in done)
+    assert "trying again" in caplog.text
+    rows = {row.id: row for row in Run.select()}
+    assert {rows[i].status for i in (first, second)} == {"succeeded"}
+    assert {rows[i].error for i in (first, second)} == {""}  # the flush's, committed after
