@@ -232,29 +232,8 @@ class Journal:
             # Only runs that ever had a task row: most runs end in the commit that answers them.
             finals = [e.row[0] for e in entries if e.record.final and e.record.has_task]
             kept = [(e.row[0], e.answer) for e in entries if e.answer is not None]
-            inline = self._inline
             try:
-                for attempt in range(1, FLUSH_TRIES + 1):
-                    try:
-                        if (
-                            inline is None
-                            or kept  # kept answers go through the shared models' connection
-                            or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
-                            or not await inline.write_soon(
-                                partial(_write, runs, tasks, finals, kept)
-                            )
-                        ):
-                            await self.rt.db(lambda: _write(runs, tasks, finals, kept))
-                        break
-                    except Exception as exc:
-                        if attempt == FLUSH_TRIES or not transient(exc):
-                            raise
-                        log.warning(
-                            "runs' flush of %d runs rolled back (%s); trying again",
-                            len(entries),
-                            type(exc).__name__,
-                        )
-                        await asyncio.sleep(RETRY_PAUSE_S * attempt)
+                await self._commit(entries, runs, tasks, finals, kept)
                 self.commits += 1
             except Exception as exc:
                 for entry in entries:
@@ -268,6 +247,31 @@ class Journal:
                 for done in entry.done:
                     if not done.done():
                         done.set_result(None)
+
+    async def _commit(self, entries: list[_Entry], runs, tasks, finals, kept) -> None:
+        """One flush's transaction, tried again after a rollback that may not recur."""
+        for attempt in range(1, FLUSH_TRIES + 1):
+            try:
+                return await self._write_once(entries, runs, tasks, finals, kept)
+            except Exception as exc:
+                if attempt == FLUSH_TRIES or not transient(exc):
+                    raise
+                log.warning(
+                    "runs' flush of %d runs rolled back (%s); trying again",
+                    len(entries),
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(RETRY_PAUSE_S * attempt)
+
+    async def _write_once(self, entries: list[_Entry], runs, tasks, finals, kept) -> None:
+        inline = self._inline
+        if (
+            inline is None
+            or kept  # kept answers are written through the shared models' connection
+            or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
+            or not await inline.write_soon(partial(_write, runs, tasks, finals, kept))
+        ):
+            await self.rt.db(lambda: _write(runs, tasks, finals, kept))
 
     def _take(self) -> list[_Entry]:
         """The next flush's entries: every urgent one, else tails up to TAIL_FLUSH_BYTES."""
