@@ -1,7 +1,8 @@
 """ListRuns pages by (started_at, id), newest first, on both backends: every run once across
 pages, ties on the start time included; the order is read from an index rather than sorting all
-of a company's runs for each page; tokens of the earlier form (the id alone) still page on; and
-a flow filter naming another company's flow finds nothing."""
+of a company's runs for each page; a status filter looks at a bounded number of runs per page;
+tokens of the earlier form (the id alone) still page on; and a flow filter naming another
+company's flow finds nothing."""
 
 from __future__ import annotations
 
@@ -113,8 +114,19 @@ _ID = b"01m8y0qt4pq1xk9r70c4zkv589"
         _ID + b".-99999999999999999",  # before year 1
         _ID + b".12x",
         _ID + b".",
+        b".",
+        b"..5",
     ],
-    ids=["not-base64", "bad-id", "past-9999", "before-1", "not-a-number", "no-number"],
+    ids=[
+        "not-base64",
+        "bad-id",
+        "past-9999",
+        "before-1",
+        "not-a-number",
+        "no-number",
+        "nothing",
+        "two-dots",
+    ],
 )
 def test_a_token_this_list_did_not_give_is_invalid_argument(raw: bytes) -> None:
     _company("acme")
@@ -156,9 +168,52 @@ def test_a_page_is_read_in_index_order_not_sorted_whole(filters, monkeypatch) ->
     monkeypatch.setattr(database.obj, "execute_sql", recording)
     _, token = runs.list_runs(ADMIN, "acme", page_size=1, **filters)
     runs.list_runs(ADMIN, "acme", page_size=1, page_token=token, **filters)
-    pages = [s for s in statements if 'FROM "run"' in s[0] and "ORDER BY" in s[0]]
-    assert len(pages) == 2
-    for sql, params in pages:
+    queries = [s for s in statements if 'FROM "run"' in s[0] and "ORDER BY" in s[0]]
+    # A status filter's scan bound is found by a walk that reads the index alone.
+    walks = [q for q in queries if q[0].startswith('SELECT "t1"."started_at" FROM')]
+    assert len(walks) == (2 if "status" in filters else 0)
+    assert len(queries) - len(walks) == 2
+    for sql, params in queries:
         plan = " / ".join(row[3] for row in execute(f"EXPLAIN QUERY PLAN {sql}", params))
-        assert "USING INDEX run_" in plan, plan
+        index = "USING COVERING INDEX run_" if (sql, params) in walks else "INDEX run_"
+        assert index in plan, plan
         assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
+@pytest.mark.parametrize("flow", [False, True], ids=["company", "flow"])
+def test_a_status_filter_scans_a_bounded_number_of_runs_per_page(flow, monkeypatch) -> None:
+    """A status no recent run has: each page looks at SCAN_ROWS runs at most, so the first pages
+    come back empty with a token, and walking on finds the run, and every matching run once."""
+    monkeypatch.setattr(runs, "SCAN_ROWS", 4)
+    acme, other = _company("acme"), _company("other")
+    flow_id = new_id()
+    # 21 runs, the start times tied in threes (so the scan's end falls among ties), newest
+    # running twice, the oldest running, the rest succeeded; another company's running runs.
+    starts = [T0 + dt.timedelta(seconds=i // 3) for i in range(21)]
+    ids = [
+        _run(acme, at, flow_id, status="running" if i in (0, 10, 11) else "succeeded")
+        for i, at in enumerate(starts)
+    ]
+    for i in range(5):
+        _run(other, T0 + dt.timedelta(seconds=i), flow_id if flow else new_id(), status="running")
+    running = sorted(((starts[i], ids[i]) for i in (0, 10, 11)), reverse=True)
+    filters = {"status": "running", **({"flow_id": flow_id} if flow else {})}
+    first, token = runs.list_runs(ADMIN, "acme", page_size=10, **filters)
+    assert [row.id for row in first] == [] and token  # 4 newest (and their ties) scanned
+    for size in (1, 2, 10):
+        assert _walk("acme", size, **filters) == [run_id for _, run_id in running], size
+    succeeded = sorted((starts[i], ids[i]) for i in range(21) if i not in (0, 10, 11))
+    for size in (1, 5, 100):
+        got = _walk("acme", size, status="succeeded")
+        assert got == [run_id for _, run_id in reversed(succeeded)], size
+
+
+def test_a_short_pages_token_goes_on_strictly_before_its_time() -> None:
+    acme = _company("acme")
+    ids = [_run(acme, T0 + dt.timedelta(seconds=i)) for i in range(4)]
+    micros = (T0 + dt.timedelta(seconds=2) - dt.datetime(1970, 1, 1)) // dt.timedelta(
+        microseconds=1
+    )
+    token = base64.urlsafe_b64encode(f".{micros}".encode()).decode()
+    rows, more = runs.list_runs(ADMIN, "acme", page_token=token, status="succeeded")
+    assert ([row.id for row in rows], more) == ([ids[1], ids[0]], "")

@@ -53,6 +53,9 @@ class RunServiceServicer:
 
     def ListRuns(self, request, context):
         """Lists a company's runs, newest first (by start time, then id), optionally filtered.
+        With a status filter, one call looks at no more than 5,000 of the runs the other filters
+        select, so a page may hold fewer runs than page_size, or none, while next_page_token is
+        set: page on until the token is empty.
         NOT_FOUND: company.
         INVALID_ARGUMENT: bad page size or token.
         """

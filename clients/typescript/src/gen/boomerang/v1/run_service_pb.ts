@@ -81,6 +81,8 @@ export type ListRunsResponse = Message<"boomerang.v1.ListRunsResponse"> & {
   runs: Run[];
 
   /**
+   * Empty on the last page. A page shorter than page_size is not the last unless this is empty.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
@@ -135,6 +137,9 @@ export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
 export const RunService: GenService<{
   /**
    * Lists a company's runs, newest first (by start time, then id), optionally filtered.
+   * With a status filter, one call looks at no more than 5,000 of the runs the other filters
+   * select, so a page may hold fewer runs than page_size, or none, while next_page_token is
+   * set: page on until the token is empty.
    * NOT_FOUND: company.
    * INVALID_ARGUMENT: bad page size or token.
    *
