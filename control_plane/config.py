@@ -33,6 +33,12 @@ class Settings:
     admin_key: str = ""
     #: Threads that run blocking database calls off the event loop. (BOOMERANG_DB_THREADS)
     db_threads: int = 4
+    #: API calls of one company (made with its keys) that run on those threads at once; more
+    #: wait in line, up to company_api_waiting, past which they fail RESOURCE_EXHAUSTED
+    #: (TOO_MANY_CALLS), so one tenant cannot take every thread (docs/quotas.md).
+    #: (BOOMERANG_COMPANY_API_CALLS, default 2; BOOMERANG_COMPANY_API_WAITING, default 64)
+    company_api_calls: int = 2
+    company_api_waiting: int = 64
     #: How often, in seconds, the change feed polls the database for revisions written by other
     #: replicas (changes made by this process are seen at once). (BOOMERANG_FEED_POLL_S)
     feed_poll_s: float = 0.2
@@ -111,6 +117,10 @@ class Settings:
             public_base_url=env.get("BOOMERANG_PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
             admin_key=env.get("BOOMERANG_ADMIN_KEY", d.admin_key),
             db_threads=int(env.get("BOOMERANG_DB_THREADS", d.db_threads)),
+            company_api_calls=int(env.get("BOOMERANG_COMPANY_API_CALLS", d.company_api_calls)),
+            company_api_waiting=int(
+                env.get("BOOMERANG_COMPANY_API_WAITING", d.company_api_waiting)
+            ),
             feed_poll_s=float(env.get("BOOMERANG_FEED_POLL_S", d.feed_poll_s)),
             max_run_s=float(env.get("BOOMERANG_MAX_RUN_S", d.max_run_s)),
             change_retention_s=float(env.get("BOOMERANG_CHANGE_RETENTION_S", d.change_retention_s)),
@@ -153,6 +163,9 @@ class Settings:
             "run_max_attempts",
             "company_tails_in_flight",
             "engine_workers",
+            "db_threads",
+            "company_api_calls",
+            "company_api_waiting",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"BOOMERANG_{name.upper()} must be >= 1")

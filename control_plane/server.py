@@ -43,6 +43,7 @@ from control_plane.api.runs import RunServicer
 from control_plane.config import Settings
 from control_plane.domain import quotas
 from control_plane.domain.ids import new_id
+from control_plane.grpckit.company_calls import CompanyCalls
 from control_plane.grpckit.decode import DecodeErrors
 from control_plane.grpckit.servicer import Runtime
 from control_plane.outbound.client import Outbound
@@ -99,7 +100,12 @@ class ControlPlane:
         quotas.configure(settings.quotas)
         self.executor = ThreadPoolExecutor(settings.db_threads, thread_name_prefix="db")
         self.feed = ChangeFeed(settings.feed_poll_s, settings.change_retention_s)
-        self.runtime = Runtime(settings, self.executor, on_write=self.feed.notify)
+        self.runtime = Runtime(
+            settings,
+            self.executor,
+            on_write=self.feed.notify,
+            company_calls=CompanyCalls(settings.company_api_calls, settings.company_api_waiting),
+        )
         #: This process's identity in the run queue: a new one each start, so runs a previous
         #: incarnation held are recognised as abandoned once their lease expires.
         self.runner_id = f"runner-{new_id()}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -18,12 +18,14 @@ import grpc
 from control_plane.config import Settings
 from control_plane.domain.errors import DomainError
 from control_plane.domain.tenancy import ONLY_FULL, Principal, authenticate
+from control_plane.grpckit.company_calls import CompanyCalls
 from control_plane.grpckit.revocation import KeySessions
 from control_plane.grpckit.status import internal_status, to_status
 from control_plane.store.db import database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_WAIT = object()  # the job's answer when the company's slots were all taken
 
 
 @dataclass
@@ -37,14 +39,23 @@ class Runtime:
     # Open-ended calls by API key: revoking a key ends them (grpckit/revocation.py).
     sessions: KeySessions = field(default_factory=KeySessions)
 
-    async def db(self, fn: Callable[[], T]) -> T:
-        """Runs blocking database work on the pool, with a connection (re)opened if needed."""
+    # A call made with a company's key holds one of its slots while its job runs (grpckit/
+    # company_calls.py). None: not counted (tests of single servicers).
+    company_calls: CompanyCalls | None = None
+
+    async def db(self, fn: Callable[[], T], on_done: Callable[[Future], None] | None = None) -> T:
+        """Runs blocking database work on the pool, with a connection (re)opened if needed.
+        `on_done` is called when the job ends on its thread, or is dropped before it started
+        (the caller cancelled): a cancelled caller does not end a job already running."""
 
         def job() -> T:
             database.connect(reuse_if_open=True)
             return fn()
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, job)
+        future = self.executor.submit(job)
+        if on_done is not None:
+            future.add_done_callback(on_done)
+        return await asyncio.wrap_future(future)
 
 
 def bearer(context: grpc.aio.ServicerContext) -> str:
@@ -76,16 +87,33 @@ class Servicer:
         its key until it ends: revoking the key ends it (grpckit/revocation.py).
         """
         token = bearer(context)
+        calls, loop = self.rt.company_calls, asyncio.get_running_loop()
+        held: list[str] = []  # the company whose slot the job took
 
         def job() -> tuple[Principal, T]:
             principal = authenticate(token)
             principal.require_scope(scopes)
             if admin:
                 principal.require_admin()
+            company = principal.company_id
+            if calls is not None and company is not None:
+                if not calls.try_enter(company):
+                    return principal, _WAIT  # the thread goes back; the call waits on the loop
+                held.append(company)
             return principal, fn(principal)
 
+        def done(_: Future) -> None:
+            if held:
+                calls.leave_soon(held[0], loop)
+
         try:
-            principal, result = await self.rt.db(job)
+            principal, result = await self.rt.db(job, done)
+            if result is _WAIT:
+                company = principal.company_id
+                await calls.enter(company)
+                result = await self.rt.db(
+                    lambda: fn(principal), lambda _: calls.leave_soon(company, loop)
+                )
         except DomainError as err:
             await context.abort_with_status(to_status(err))
         except Exception:
