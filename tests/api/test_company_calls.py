@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import company_service_pb2 as cs
 from control_plane.domain import companies
+from control_plane.grpckit.company_calls import CompanyCalls
 from tests.api.helpers import Stubs
 from tests.api.test_quotas import quota_info
 
@@ -108,43 +110,55 @@ async def test_past_the_line_calls_are_refused_and_other_tenants_are_not_held(pl
     assert not calls._busy and not calls._queues
 
 
+@dataclass
+class Held:
+    """acme's one slot, held by a call whose job waits at the gate."""
+
+    s: Stubs
+    acme: tuple[tuple[str, str], ...]
+    gate: Gate
+    calls: CompanyCalls
+    call: grpc.aio.UnaryUnaryCall
+    answer: asyncio.Future
+
+
+async def _hold(plane, monkeypatch) -> Held:
+    s = Stubs.on(plane.channel)
+    acme = await _key(s, plane.metadata(), "acme")
+    gate = Gate(monkeypatch)
+    call = _get(s, acme, "acme")
+    held = Held(s, acme, gate, plane.plane.runtime.company_calls, call, asyncio.ensure_future(call))
+    await gate.reached()
+    return held
+
+
 @ONE_AND_ONE
 async def test_a_cancelled_call_keeps_its_slot_until_its_job_ends(plane, monkeypatch):
-    s, admin = Stubs.on(plane.channel), plane.metadata()
-    acme = await _key(s, admin, "acme")
-    gate = Gate(monkeypatch)
-    calls = plane.plane.runtime.company_calls
-    first = _get(s, acme, "acme")
-    started = asyncio.ensure_future(first)
-    await gate.reached()
-    first.cancel()
+    held = await _hold(plane, monkeypatch)
+    held.call.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await started
+        await held.answer
     await asyncio.sleep(0.1)  # the server sees the cancel
     # Its job still runs on a thread, so the next call waits rather than taking a second one.
-    second = asyncio.ensure_future(_get(s, acme, "acme"))
-    await _someone_waits(calls)
-    assert sum(calls._busy.values()) == 1
-    gate.open.set()
+    second = asyncio.ensure_future(_get(held.s, held.acme, "acme"))
+    await _someone_waits(held.calls)
+    assert sum(held.calls._busy.values()) == 1
+    held.gate.open.set()
     assert (await second).company.slug == "acme"
 
 
 @ONE_AND_ONE
 async def test_a_waiter_that_gives_up_leaves_the_line(plane, monkeypatch):
-    s, admin = Stubs.on(plane.channel), plane.metadata()
-    acme = await _key(s, admin, "acme")
-    gate = Gate(monkeypatch)
-    calls = plane.plane.runtime.company_calls
-    running = asyncio.ensure_future(_get(s, acme, "acme"))
-    await gate.reached()
+    held = await _hold(plane, monkeypatch)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await s.companies.GetCompany(cs.GetCompanyRequest(slug="acme"), metadata=acme, timeout=0.3)
+        request = cs.GetCompanyRequest(slug="acme")
+        await held.s.companies.GetCompany(request, metadata=held.acme, timeout=0.3)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     for _ in range(100):
-        if not calls._queues:
+        if not held.calls._queues:
             break
         await asyncio.sleep(0.01)
-    assert not calls._queues  # its place in line is gone: the next call may wait there
-    gate.open.set()
-    assert (await running).company.slug == "acme"
-    assert (await _get(s, acme, "acme")).company.slug == "acme"
+    assert not held.calls._queues  # its place in line is gone: the next call may wait there
+    held.gate.open.set()
+    assert (await held.answer).company.slug == "acme"
+    assert (await _get(held.s, held.acme, "acme")).company.slug == "acme"
