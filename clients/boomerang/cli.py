@@ -46,6 +46,7 @@ QUOTA_NAMES = (
     "definition_depth",
     "runs_in_flight",
     "answer_bytes",
+    "api_keys",
 )
 KEY_SCOPES = ("full", "edge", "runner")
 

@@ -6,7 +6,7 @@ import secrets
 
 import peewee
 
-from control_plane.domain import errors, tenancy
+from control_plane.domain import errors, quotas, tenancy
 from control_plane.domain.errors import Violations
 from control_plane.domain.ids import digest, new_id
 from control_plane.domain.tenancy import Principal
@@ -36,7 +36,9 @@ def create_api_key(
     v.raise_if_any()
     with write_transaction():
         if company_slug:
-            company = tenancy.company(p, company_slug, lock="FOR SHARE")
+            company = tenancy.company(p, company_slug)
+            quotas.lock_company(company.id)  # counts stay true until commit (domain/quotas.py)
+            _make_room(company.id, quotas.for_company(company.id).api_keys)
         else:
             p.require_admin()
             company = None
@@ -50,6 +52,27 @@ def create_api_key(
             scope=scope,
         )
     return key, secret
+
+
+def _make_room(company_id: str, limit: int) -> None:
+    """Room for one more of the company's keys under its `api_keys` quota, which counts revoked
+    keys too (else creating and revoking keys would grow the table without end). Past it, the
+    company's longest-revoked keys are deleted to make room: only ListApiKeys still showed them,
+    and a key that is gone is refused like a revoked one. When revoked keys cannot make room
+    (every key in use, or the quota lowered below the keys in use), nothing is deleted and the
+    create is refused."""
+    used = ApiKey.select().where(ApiKey.company == company_id).count()
+    if used >= limit:
+        oldest = (
+            ApiKey.select(ApiKey.id)
+            .where(ApiKey.company == company_id, ApiKey.revoked_at.is_null(False))
+            .order_by(ApiKey.revoked_at, ApiKey.id)
+            .limit(used - limit + 1)
+        )
+        ids = [key.id for key in oldest]
+        if used - len(ids) < limit:
+            used -= ApiKey.delete().where(ApiKey.id.in_(ids)).execute()
+    quotas.require_room("api_keys", limit, used)
 
 
 def create_admin_key(name: str, secret: str = "") -> str:

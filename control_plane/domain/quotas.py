@@ -43,6 +43,7 @@ class Quotas:
     definition_depth: int = 16
     runs_in_flight: int = 50
     answer_bytes: int = 64 << 20
+    api_keys: int = 100
 
     def merged(self, values: Mapping[str, int]) -> Quotas:
         return dataclasses.replace(self, **values)

@@ -94,10 +94,17 @@ async def _create_callback(s, md, i):
     return await s.callbacks.CreateCallback(request, metadata=md)
 
 
+async def _create_api_key(s, md, i):
+    return await s.keys.CreateApiKey(
+        aks.CreateApiKeyRequest(company="acme", name=f"k{i}"), metadata=md
+    )
+
+
 CREATES = {
     "environments": _create_environment,
     "flows": _create_flow,
     "callbacks": _create_callback,
+    "api_keys": _create_api_key,
 }
 
 
@@ -115,6 +122,37 @@ async def test_each_count_is_refused_past_its_limit(plane, quota):
     await set_quotas(s, md, "acme", **{quota: 3})
     await create(s, md, 2)
     await refused(create(s, md, 3), quota, 3, 3)
+
+
+async def test_a_key_past_its_quota_takes_the_place_of_the_longest_revoked(plane):
+    """api_keys counts revoked keys (else create-and-revoke would grow the table without end);
+    past it, the company's longest-revoked keys make room, and a key that is gone is refused
+    like a revoked one."""
+    s, md = Stubs.on(plane.channel), plane.metadata()
+    await company(s, md, "acme")
+    await set_quotas(s, md, "acme", api_keys=3)
+    made = [await _create_api_key(s, md, i) for i in range(3)]
+    for key in (made[1], made[0]):  # revoked in this order: made[1] first
+        await s.keys.RevokeApiKey(aks.RevokeApiKeyRequest(id=key.api_key.id), metadata=md)
+    await _create_api_key(s, md, 3)  # replaces made[1], revoked longest
+    listed = await s.keys.ListApiKeys(aks.ListApiKeysRequest(company="acme"), metadata=md)
+    names = sorted(k.name for k in listed.api_keys)
+    assert names == ["k0", "k2", "k3"]
+    await _create_api_key(s, md, 4)  # replaces made[0]
+    # Every key in use: refused, and nothing deleted to make room.
+    await refused(_create_api_key(s, md, 5), "api_keys", 3, 3)
+    for gone in (made[0], made[1]):
+        meta = (("authorization", f"Bearer {gone.secret}"),)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await s.companies.GetCompany(cs.GetCompanyRequest(slug="acme"), metadata=meta)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # A quota lowered below the keys in use: the one revoked key cannot make room, so the
+    # create is refused and the revoked key is kept.
+    await s.keys.RevokeApiKey(aks.RevokeApiKeyRequest(id=made[2].api_key.id), metadata=md)
+    await set_quotas(s, md, "acme", api_keys=1)
+    await refused(_create_api_key(s, md, 6), "api_keys", 1, 3)
+    # Installation-wide keys are not the company's: they count against nothing.
+    await s.keys.CreateApiKey(aks.CreateApiKeyRequest(name="ops"), metadata=md)
 
 
 async def test_lowering_a_quota_below_use_removes_nothing(plane):

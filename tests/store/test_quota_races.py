@@ -13,11 +13,19 @@ import time
 
 import pytest
 
-from control_plane.domain import callbacks, companies, connections, environments, flows, quotas
+from control_plane.domain import (
+    api_keys,
+    callbacks,
+    companies,
+    connections,
+    environments,
+    flows,
+    quotas,
+)
 from control_plane.domain.errors import DomainError
 from control_plane.domain.tenancy import Principal
 from control_plane.store.db import database
-from control_plane.store.models import Callback, Connection, Environment, Flow
+from control_plane.store.models import ApiKey, Callback, Connection, Environment, Flow
 
 ADMIN = Principal(key_id="k", company_id=None)
 THREADS, LIMIT = 8, 3
@@ -28,6 +36,8 @@ def _create(kind: str, flow_id: str):
         return lambda i: environments.create_environment(ADMIN, "acme", f"e{i}", f"e{i}")
     if kind == "flows":
         return lambda i: flows.create_flow(ADMIN, "acme", f"f{i}", None)
+    if kind == "api_keys":
+        return lambda i: api_keys.create_api_key(ADMIN, "acme", f"k{i}")
     if kind == "connections":
         settings = connections.Settings(base_url="https://api.example.com")
         return lambda i: connections.create_connection(
@@ -41,6 +51,7 @@ COUNTS = {
     "flows": lambda: Flow.select().count(),
     "callbacks": lambda: Callback.select().count(),
     "connections": lambda: Connection.select().count(),
+    "api_keys": lambda: ApiKey.select().where(ApiKey.company.is_null(False)).count(),
 }
 
 

@@ -49,6 +49,7 @@ class CompanyMethods(Transport):
         definition_depth: int | None = None,
         runs_in_flight: int | None = None,
         answer_bytes: int | None = None,
+        api_keys: int | None = None,
     ) -> r.Quotas:
         """Sets the quotas given (0: back to the default) for a company, or without `company`
         for the installation; returns those now in force. Needs an installation-wide key.
@@ -64,6 +65,7 @@ class CompanyMethods(Transport):
             "definition_depth": definition_depth,
             "runs_in_flight": runs_in_flight,
             "answer_bytes": answer_bytes,
+            "api_keys": api_keys,
         }
         given = {name: value for name, value in values.items() if value is not None}
         request = cs.SetQuotasRequest(

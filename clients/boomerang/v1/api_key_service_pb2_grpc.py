@@ -63,6 +63,9 @@ class ApiKeyServiceServicer:
     def CreateApiKey(self, request, context):
         """Creates a key and returns its secret, once. Empty `company` makes an installation-wide key
         (PERMISSION_DENIED for a company key). INVALID_ARGUMENT: empty name. NOT_FOUND: company.
+        A company's keys, revoked ones included, are limited by its `api_keys` quota: past it, the
+        company's longest-revoked keys are deleted to make room; with none to delete,
+        RESOURCE_EXHAUSTED (ERROR_REASON_QUOTA_EXCEEDED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

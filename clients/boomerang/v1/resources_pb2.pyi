@@ -234,7 +234,7 @@ class ApiKey(_message.Message):
     def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scope: _Optional[_Union[ApiKeyScope, str]] = ...) -> None: ...
 
 class Quotas(_message.Message):
-    __slots__ = ("environments", "flows", "versions_kept", "callbacks", "connections", "definition_bytes", "definition_depth", "runs_in_flight", "answer_bytes")
+    __slots__ = ("environments", "flows", "versions_kept", "callbacks", "connections", "definition_bytes", "definition_depth", "runs_in_flight", "answer_bytes", "api_keys")
     ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
     FLOWS_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_KEPT_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,7 @@ class Quotas(_message.Message):
     DEFINITION_DEPTH_FIELD_NUMBER: _ClassVar[int]
     RUNS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     ANSWER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    API_KEYS_FIELD_NUMBER: _ClassVar[int]
     environments: int
     flows: int
     versions_kept: int
@@ -253,7 +254,8 @@ class Quotas(_message.Message):
     definition_depth: int
     runs_in_flight: int
     answer_bytes: int
-    def __init__(self, environments: _Optional[int] = ..., flows: _Optional[int] = ..., versions_kept: _Optional[int] = ..., callbacks: _Optional[int] = ..., connections: _Optional[int] = ..., definition_bytes: _Optional[int] = ..., definition_depth: _Optional[int] = ..., runs_in_flight: _Optional[int] = ..., answer_bytes: _Optional[int] = ...) -> None: ...
+    api_keys: int
+    def __init__(self, environments: _Optional[int] = ..., flows: _Optional[int] = ..., versions_kept: _Optional[int] = ..., callbacks: _Optional[int] = ..., connections: _Optional[int] = ..., definition_bytes: _Optional[int] = ..., definition_depth: _Optional[int] = ..., runs_in_flight: _Optional[int] = ..., answer_bytes: _Optional[int] = ..., api_keys: _Optional[int] = ...) -> None: ...
 
 class ShapeLog(_message.Message):
     __slots__ = ("shape_id", "shape_type", "status", "duration_us", "items_in", "items_out", "error")

@@ -166,6 +166,9 @@ export const ApiKeyService: GenService<{
   /**
    * Creates a key and returns its secret, once. Empty `company` makes an installation-wide key
    * (PERMISSION_DENIED for a company key). INVALID_ARGUMENT: empty name. NOT_FOUND: company.
+   * A company's keys, revoked ones included, are limited by its `api_keys` quota: past it, the
+   * company's longest-revoked keys are deleted to make room; with none to delete,
+   * RESOURCE_EXHAUSTED (ERROR_REASON_QUOTA_EXCEEDED).
    *
    * @generated from rpc boomerang.v1.ApiKeyService.CreateApiKey
    */
