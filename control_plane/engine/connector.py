@@ -268,6 +268,7 @@ class ConnectorShape(AsyncShape):
             query=query,
             content=content,
             connection=connection,
+            company=run.input.company,
         )
         where = f"{self.method} {_shown(url)}"
         try:

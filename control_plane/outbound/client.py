@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from control_plane.outbound import auth, retry
+from control_plane.outbound.company_slots import CompanySlots
 from control_plane.outbound.credentials import ApiKeyCredentials, ResolvedConnection
 from control_plane.outbound.egress import EgressPolicy
 from control_plane.outbound.oauth2 import TokenCache
@@ -67,6 +68,8 @@ class Call:
     query: list[tuple[str, str]] = field(default_factory=list)
     content: bytes | None = None
     connection: ResolvedConnection | None = None
+    #: The run's company: its calls in flight are bounded (company_slots.py).
+    company: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,7 @@ class Outbound:
         # Calls past the pool's size wait here rather than in httpcore's queue, which is scanned
         # against every connection on each change.
         self.slots = asyncio.Semaphore(settings.max_connections)
+        self.company_slots = CompanySlots(settings.company_calls)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -143,8 +147,10 @@ class Outbound:
                 token = await auth.authorize(connection, headers, query, self.tokens, timeout)
             headers["idempotency-key"] = call.idempotency_key
             try:
-                async with asyncio.timeout(timeout), self.slots:
-                    answer = await self._send(call, headers, query, timeout, attempt + 1)
+                # The company's slot first: waiting for it holds none of the pool's.
+                async with asyncio.timeout(timeout), self.company_slots.hold(call.company):
+                    async with self.slots:
+                        answer = await self._send(call, headers, query, timeout, attempt + 1)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 # Nothing came back (refused, reset, closed before a status line).
                 failure = CallFailed("connection", f"cannot reach {_origin(call.url)}: {exc}")

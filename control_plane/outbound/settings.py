@@ -22,6 +22,10 @@ class OutboundSettings:
     #: over them, transport.LinearPool), no longer with their square as httpcore's own did.
     #: (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, default 32)
     max_connections: int = 32
+    #: Of those, calls of one company at once; more wait their turn, holding none of the pool's,
+    #: so one company's slow upstream cannot take every slot (company_slots.py).
+    #: (BOOMERANG_OUTBOUND_COMPANY_CALLS, default 8)
+    company_calls: int = 8
     #: PEM file of the CAs that sign upstreams' certificates, instead of the usual public ones
     #: (certifi): for an operator whose connectors call internal HTTPS APIs. Empty: the public
     #: ones. (BOOMERANG_OUTBOUND_CA_FILE)
@@ -32,6 +36,8 @@ class OutboundSettings:
             raise ValueError("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES must be >= 1")
         if self.max_connections < 1:
             raise ValueError("BOOMERANG_OUTBOUND_MAX_CONNECTIONS must be >= 1")
+        if self.company_calls < 1:
+            raise ValueError("BOOMERANG_OUTBOUND_COMPANY_CALLS must be >= 1")
         if self.ca_file and not os.path.isfile(self.ca_file):
             raise ValueError(f"BOOMERANG_OUTBOUND_CA_FILE: no such file {self.ca_file!r}")
 
@@ -44,5 +50,6 @@ class OutboundSettings:
                 env.get("BOOMERANG_OUTBOUND_MAX_RESPONSE_BYTES", d.max_response_bytes)
             ),
             max_connections=int(env.get("BOOMERANG_OUTBOUND_MAX_CONNECTIONS", d.max_connections)),
+            company_calls=int(env.get("BOOMERANG_OUTBOUND_COMPANY_CALLS", d.company_calls)),
             ca_file=env.get("BOOMERANG_OUTBOUND_CA_FILE", d.ca_file),
         )

@@ -1,11 +1,13 @@
 """The outbound transport's connection pool (transport.LinearPool) against a real server on
 loopback: connections are kept alive and reused, never handed to two requests, bounded, and a
 connection that expired or that the server closed is not reused. The upstream records the
-client port of each request: one port is one connection."""
+client port of each request: one port is one connection. One company's calls in flight are
+bounded, so its slow upstream leaves the pool to the others."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import httpx
@@ -93,3 +95,27 @@ async def test_a_full_pool_gives_an_idle_connection_up_for_another_origin(upstre
     finally:
         await outbound.aclose()
         other.close()
+
+
+async def test_one_companys_slow_calls_leave_the_pool_to_the_others(upstream):
+    """acme's upstream takes a second an answer and acme makes twelve calls at once, on a pool of
+    four with two per company: globex's calls still go straight through, and acme never has more
+    than two in flight. Without the per-company bound acme's calls took the whole pool."""
+    outbound = make_outbound(max_connections=4, company_calls=2)
+    upstream.route("/slow", Reply(200, {"ok": True}, delay_s=1.0))
+    upstream.route("/fast", Reply(200, {"ok": True}))
+    slow = dataclasses.replace(call(f"{upstream.url}/slow"), company="acme")
+    fast = dataclasses.replace(call(f"{upstream.url}/fast"), company="globex")
+    try:
+        acme = [asyncio.ensure_future(outbound.call(slow, later())) for _ in range(12)]
+        await asyncio.sleep(0.2)  # acme's calls are in flight or waiting
+        assert outbound.company_slots.in_flight("acme") == 2
+        answers = await asyncio.gather(*(outbound.call(fast, later()) for _ in range(4)))
+        assert [a.status for a in answers] == [200] * 4
+        assert not any(task.done() for task in acme)  # globex did not wait for acme's calls
+        for task in acme:
+            task.cancel()
+        await asyncio.gather(*acme, return_exceptions=True)
+        assert not outbound.company_slots._slots  # nothing kept for companies with no calls
+    finally:
+        await outbound.aclose()
