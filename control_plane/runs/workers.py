@@ -42,7 +42,8 @@ from control_plane.engine import (
 )
 from control_plane.engine.budgets import Budgets, DeadlinePassed, Meter
 from control_plane.runs import checkpoint
-from control_plane.runs.lifecycle import LANE_CALLER
+from control_plane.runs.fair_slots import FairSlots
+from control_plane.runs.lifecycle import LANE_CALLER, LANE_TAIL
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class EngineWorkers:
         self.per_lane = per_lane
         self.memory_mb = memory_mb
         self._pools: dict[int, ProcessPoolExecutor] = {}
+        #: Per lane: no more shapes handed to the pool than it has workers, taken in turn by
+        #: company (fair_slots.py).
+        self._slots = {lane: FairSlots(per_lane) for lane in (LANE_CALLER, LANE_TAIL)}
 
     def _pool(self, lane: int) -> ProcessPoolExecutor:
         pool = self._pools.get(lane)
@@ -91,10 +95,20 @@ class EngineWorkers:
         did, and that held the GIL the event loop needs). The rest of `progress` (position,
         log, steps) is updated in place; its bucket and variables are left as they were.
         Raises ShapeFailed, DeadlinePassed or WorkerCrashed like run_shape would."""
-        pool = self._pool(lane)
         job = (version_id, source, _input_fields(run_input), state, budgets, deadline)
+        slots = self._slots[lane]
+        await slots.acquire(run_input.company)
+        pool = self._pool(lane)
         try:
-            result = await asyncio.get_running_loop().run_in_executor(pool, _work, *job)
+            try:
+                future = pool.submit(_work, *job)
+            except BaseException:
+                slots.release()
+                raise
+            # The slot comes back when the worker is done with the shape, not when the run stops
+            # waiting for it (a cancelled run's shape still occupies its worker to the end).
+            future.add_done_callback(_release_soon(asyncio.get_running_loop(), slots))
+            result = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             if self._pools.get(lane) is pool:
                 del self._pools[lane]  # the next shape starts a new pool
@@ -114,6 +128,18 @@ class EngineWorkers:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
         self._pools.clear()
+
+
+def _release_soon(loop: asyncio.AbstractEventLoop, slots: FairSlots):
+    """A done-callback (run on the pool's thread) that gives the slot back on the loop."""
+
+    def release(_) -> None:
+        try:
+            loop.call_soon_threadsafe(slots.release)
+        except RuntimeError:  # the loop is closed: the runner is stopping, slots go with it
+            pass
+
+    return release
 
 
 def _input_fields(run_input: RunInput) -> tuple:
