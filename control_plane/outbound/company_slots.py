@@ -4,7 +4,7 @@ The runner's outbound pool (BOOMERANG_OUTBOUND_MAX_CONNECTIONS, 32 calls in flig
 by every company's connector shapes. Unbounded, one company whose upstream answers slowly (up to
 a minute an attempt) could hold every slot with its runs, and every other company's calls would
 wait behind them. So a call first takes one of its company's slots
-(BOOMERANG_OUTBOUND_COMPANY_CALLS, 8), then one of the pool's: a company that has used its own
+(BOOMERANG_OUTBOUND_COMPANY_CALLS, 16), then one of the pool's: a company that has used its own
 waits for them, in arrival order, without holding any of the pool's (docs/connector.md).
 """
 
