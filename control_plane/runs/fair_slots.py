@@ -3,10 +3,10 @@
 A lane's workers (BOOMERANG_ENGINE_WORKERS processes) serve every company's heavy shapes. In the
 pool's own first-come queue, one company with many runs of heavy shapes (up to its runs in
 flight) put all of them ahead of another company's one shape, which then waited for the lot. So
-at most as many shapes as there are workers are handed to the pool, and when one ends the next
-goes to the company after the last served, in turn: a company waits for at most one shape of
-each other company with shapes waiting, however many each has queued. Alone, a company still
-gets every worker.
+at most as many shapes as there are workers (plus one queued, workers.py) are handed to the
+pool, and when one ends the next goes to the company after the last served, in turn: a company
+waits for at most one shape of each other company with shapes waiting, however many each has
+queued. Alone, a company still gets every worker.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Engine worker slots go to companies in turn (control_plane/runs/fair_slots.py): a company with
 many heavy shapes queued does not make another company's one shape wait for all of them. Checked
-on the slots alone, and through real worker processes (EngineWorkers with one worker a lane)."""
+on the slots alone, and through real worker processes (EngineWorkers with one worker a lane, so
+two slots: the worker's and the next shape's, queued)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ async def test_through_worker_processes_another_companys_shape_does_not_wait_for
         await shape("warm", "warm")  # the worker process is up before the race starts
         names = [("a", f"a{i}") for i in range(6)] + [("b", "b1")]
         await asyncio.gather(*(shape(company, name) for company, name in names))
-        assert done[1:] == ["a0", "a1", "b1", "a2", "a3", "a4", "a5"]
+        # Two slots for one worker (the next shape waits queued): a0 and a1 take them.
+        assert done[1:] == ["a0", "a1", "a2", "b1", "a3", "a4", "a5"]
         assert workers._slots[LANE_CALLER].busy == 0
     finally:
         await workers.close()
