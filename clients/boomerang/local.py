@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -30,10 +31,22 @@ from boomerang.v1 import resources_pb2 as r
 EDGE_KEY_NAME = "local edge"
 
 
+#: The ports `free_port` handed out lately. The kernel only avoids ports that are bound: one
+#: handed out and not yet bound by its process could come back at the next call, and then two
+#: servers of one stack were given one port (seen in CI: the edge's /readyz was answered by a
+#: runner's HTTP/2). A stack takes a handful of ports and binds them within seconds.
+_handed_out: deque[int] = deque(maxlen=256)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port no socket is bound to, and not handed out by this process lately."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.append(port)
+            return port
 
 
 def open_private_log(path: Path) -> BinaryIO:
