@@ -4,7 +4,6 @@ reads are retried on UNAVAILABLE, mutations are not."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -14,6 +13,7 @@ import pytest
 from client_samples import CALLBACK_FLOW, MISSING_ID
 
 from boomerang import sdk
+from boomerang.local import free_port
 from boomerang.sdk import Client
 from boomerang.sdk.channel import service_config
 from boomerang.v1 import company_service_pb2 as cs
@@ -130,9 +130,7 @@ async def test_bad_key_is_unauthenticated(plane, key, reason):
 
 
 def test_unreachable_server_is_unavailable_without_details():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     with Client(f"127.0.0.1:{port}", ADMIN_KEY, timeout=5) as c:
         with pytest.raises(sdk.Unavailable) as err:
             c.create_company(name="Acme", slug="acme")

@@ -6,12 +6,12 @@ with the same Idempotency-Key."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from boomerang.local import free_port
 from boomerang.v1 import resources_pb2 as r
 from tests.e2e.conftest import Api, eventually, final_runs, get_run, shapes, start_stack
 from tests.outbound.upstream import Reply, Upstream
@@ -85,13 +85,6 @@ def guarded_flow(url: str) -> dict:
     )
 
 
-def closed_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def stock(seen) -> Reply:
     sku = dict(seen.query).get("sku", "")
     return Reply(200, {"sku": sku, "qty": 42, "warehouse": "north"})
@@ -114,7 +107,7 @@ def test_a_callback_answers_with_data_fetched_by_a_connector(tmp_path, upstream)
 
         # The upstream down (a port nothing listens on): the try_catch answers 200 with the
         # failure, as vars.error.
-        down = _deploy(api, guarded_flow(f"http://127.0.0.1:{closed_port()}"), name="guarded")
+        down = _deploy(api, guarded_flow(f"http://127.0.0.1:{free_port()}"), name="guarded")
         response = _ready(stack, down, sku="XYZ-9")
         assert response.status_code == 200, response.text
         error = response.json()

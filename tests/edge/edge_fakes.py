@@ -7,13 +7,13 @@ import base64
 import contextlib
 import hashlib
 import json
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
 import httpx
 
+from boomerang.local import free_port
 from boomerang.v1 import callback_sync_service_pb2 as sync_pb2
 from boomerang.v1 import callback_sync_service_pb2_grpc as sync_grpc
 from boomerang.v1 import resources_pb2
@@ -542,10 +542,7 @@ async def grpc_server(sync: FakeSync | None = None, runner: FakeRunner | None = 
 
 def dead_target() -> str:
     """A loopback address where nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{free_port()}"
 
 
 async def wait_for(predicate: Callable[[], bool | Awaitable[bool]], within_s: float = 5.0) -> None:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from boomerang.local import free_port
 from control_plane.engine import (
     Progress,
     RunState,
@@ -287,11 +288,7 @@ async def test_rate_limited_calls_wait_their_turn(upstream, closing):
 
 
 async def test_oauth2_token_endpoint_down_fails_the_shape_clearly(upstream, closing):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     upstream.route("/api", echo)
     creds = oauth2(upstream, url=f"http://127.0.0.1:{port}/token")
     client = outbound_for(connection(upstream.url, creds), closing)

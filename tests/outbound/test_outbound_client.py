@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import gzip
 import logging
-import socket
 import time
 
 import pytest
 
+from boomerang.local import free_port
 from control_plane.outbound.client import Call, CallFailed
 from control_plane.outbound.egress import EgressRefused
 from control_plane.outbound.transport import ResponseTooLarge
@@ -101,14 +101,8 @@ async def test_a_dripping_body_is_bounded_by_the_timeout(outbound, upstream):
     assert caught.value.type == "timeout"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_upstream_down_is_a_connection_error_retried(outbound):
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     with pytest.raises(CallFailed) as caught:
         await outbound.call(call(f"http://127.0.0.1:{port}/x", retries=1), later())
     assert caught.value.type == "connection"
