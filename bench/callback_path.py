@@ -6,9 +6,10 @@
 (a) bench/bare_app.py: a bare Sanic handler served like the edge (edge.server.EdgeServer, the
     edge's Sanic settings): the cost of the edge's own server path apart from the run.
 (b) the full callback path: edge (signature check from its cache) → RunFlow stream → runner's
-    engine (trigger → map → callback) → run record committed to SQLite → response. Runs are
-    durable: the record is committed (group commit, control_plane/runs/journal.py) before the
-    runner sends the callback, so every answer the caller gets has its run on disk.
+    engine (trigger → map → callback) → run record committed to SQLite (or, with --postgres URL,
+    to a new schema on that PostgreSQL server) → response. Runs are durable: the record is
+    committed (group commit, control_plane/runs/journal.py) before the runner sends the
+    callback, so every answer the caller gets has its run on disk.
 
 Three loads, each alternated over the servers round by round, every other round in reverse order
 (s, a, b, then b, a, s, ...), so drift (thermal, other tenants) hits all alike rather than always
@@ -36,8 +37,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,7 @@ from stack import (
     cpu_seconds,
     machine_busy_seconds,
 )
+from stores import postgres_schema, store_url
 from wrk import Round, Wrk, other_load, run_wrk
 
 from boomerang.local import free_port
@@ -129,25 +131,23 @@ RUNS_SQL = "SELECT status, response_status, reason, attempts, count(*) FROM run 
 TASKS_SQL = "SELECT count(*) FROM run_task"
 
 
-def read_runs(db_path: Path) -> tuple[Counter[tuple[str, int, int, int]], int]:
-    """(runs by status/response/reason/attempts, run_task rows), read-only from the SQLite file."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        runs = Counter({tuple(row[:4]): row[4] for row in db.execute(RUNS_SQL)})
-        tasks = db.execute(TASKS_SQL).fetchone()[0]
-    return runs, tasks
+def read_runs(bench: BenchStack) -> tuple[Counter[tuple[str, int, int, int]], int]:
+    """(runs by status/response/reason/attempts, run_task rows), read beside the service."""
+    runs = Counter({tuple(row[:4]): row[4] for row in bench.query(RUNS_SQL)})
+    return runs, bench.query(TASKS_SQL)[0][0]
 
 
 def settled_runs(
-    db_path: Path, settle_s: float = 0.5, timeout_s: float = 10.0
+    bench: BenchStack, settle_s: float = 0.5, timeout_s: float = 10.0
 ) -> tuple[Counter[tuple[str, int, int, int]], int]:
     """`read_runs` once it stops moving: requests wrk abandoned when it stopped may still be
     running (each is committed when it ends, with what the edge told its caller)."""
-    last = read_runs(db_path)
+    last = read_runs(bench)
     stable_since = time.monotonic()
     deadline = stable_since + timeout_s
     while True:
         time.sleep(0.1)
-        now = read_runs(db_path)
+        now = read_runs(bench)
         if now != last:
             last, stable_since = now, time.monotonic()
         elif time.monotonic() - stable_since >= settle_s or time.monotonic() > deadline:
@@ -187,7 +187,7 @@ def check_runs(
     if ok_now < answered:
         problems.append(f"only {ok_now} runs committed for {answered} answered requests")
 
-    runs, tasks = settled_runs(bench.db_path)
+    runs, tasks = settled_runs(bench)
     total, ok = sum(runs.values()), answered_200(runs)
     lines.append(
         f"runs recorded once settled: {total}, {ok} answered 200, for {answered} answered "
@@ -326,6 +326,12 @@ def parse_args() -> argparse.Namespace:
         "`git archive main | tar -x -C DIR`), in the same rounds, for a before/after in one run; "
         "run the script from outside the repository",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the stack(s) on this PostgreSQL server, each in a new schema, dropped at the "
+        "end (default: SQLite in the state dir)",
+    )
     return parser.parse_args()
 
 
@@ -348,17 +354,31 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-") as tmp:
         root = args.state_dir or Path(tmp)
-        with bench_stack(root, env=env) as bench, contextlib.ExitStack() as others:
-            bases, pids = {}, {}
-            for key in SCRIPTS:
-                process, bases[key] = start_baseline(key, root / "logs")
-                others.callback(_stop, process)
-                pids[key] = {"stock" if key == "s" else "bare": process.pid}
-            before = None
-            if args.before:
-                older = {**env, "PYTHONPATH": str(args.before.resolve())}
-                before = others.enter_context(bench_stack(root / "before", env=older))
-            return measure(args, bench, bases, pids, before)
+        schemas = [f"boomerang_bench_{os.getpid()}", f"boomerang_bench_{os.getpid()}_before"]
+        try:
+            url = store_url(args, root / "state", schemas[0])
+            with (
+                bench_stack(root, env=env, database_url=url) as bench,
+                contextlib.ExitStack() as others,
+            ):
+                bases, pids = {}, {}
+                for key in SCRIPTS:
+                    process, bases[key] = start_baseline(key, root / "logs")
+                    others.callback(_stop, process)
+                    pids[key] = {"stock" if key == "s" else "bare": process.pid}
+                before = None
+                if args.before:
+                    older = {**env, "PYTHONPATH": str(args.before.resolve())}
+                    old_url = store_url(args, root / "before" / "state", schemas[1])
+                    before = others.enter_context(
+                        bench_stack(root / "before", env=older, database_url=old_url)
+                    )
+                print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}", flush=True)
+                return measure(args, bench, bases, pids, before)
+        finally:
+            if args.postgres:
+                for schema in schemas:
+                    postgres_schema(args.postgres, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -453,7 +473,7 @@ def measure(
             if key == "b":
                 answered += got.statuses.get("200", 0)
                 cut_off += got.unanswered + sum(got.errors.values())
-                at_once, _ = read_runs(bench.db_path)  # read as each load on (b) ends
+                at_once, _ = read_runs(bench)  # read as each load on (b) ends
     print(
         f"{'':24}{'sent':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lag max ms':>12}"
         f"{'srv µs/req':>12}{'run µs/req':>12}{'busy':>6}"

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sync_scale import postgres_schema, store_url
+from stores import postgres_schema, store_url
 
 from control_plane.domain import runs
 from control_plane.domain.ids import new_id

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -50,9 +49,8 @@ def process_ids(bench: BenchStack) -> dict[str, int]:
     return pids
 
 
-def answered_runs(db_path: Path) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10) as db:
-        return db.execute("SELECT count(*) FROM run WHERE response_status = 200").fetchone()[0]
+def answered_runs(bench: BenchStack) -> int:
+    return bench.query("SELECT count(*) FROM run WHERE response_status = 200")[0][0]
 
 
 def main() -> int:
@@ -104,7 +102,7 @@ def main() -> int:
                     flush=True,
                 )
         for key, bench in stacks.items():
-            recorded = answered_runs(bench.db_path)
+            recorded = answered_runs(bench)
             if recorded < answered[key]:
                 problems.append(f"{key}: {recorded} runs answered 200 for {answered[key]} answers")
 

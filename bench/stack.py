@@ -2,8 +2,8 @@
 
 `bench_stack()` starts the product the way a user does (`boomerang.local.LocalStack`: the control
 plane with the runner inside it, and the edge, as child processes on loopback, SQLite in a fresh
-state dir), creates company `bench` with the flow trigger → map → callback, deploys it, creates a
-callback and waits until the edge answers it.
+state dir unless given a PostgreSQL URL), creates company `bench` with the flow trigger → map →
+callback, deploys it, creates a callback and waits until the edge answers it.
 
 The stack lifts the per-company cap on runs in flight (BOOMERANG_COMPANY_RUNS_IN_FLIGHT, 50 by
 default) to RUNS_IN_FLIGHT: all of the load comes from the one company `bench`, and wrk's 64
@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import stores
 
 from boomerang.local import LocalStack
 from boomerang.sdk import Client
@@ -65,9 +67,9 @@ class BenchStack:
         sig = self.signature if signature is None else signature
         return f"{self.stack.edge_url}{self.path}?patchworks_signature={sig}&{QUERY}"
 
-    @property
-    def db_path(self) -> Path:
-        return Path(self.stack.database_url.removeprefix("sqlite:///"))
+    def query(self, sql: str) -> list[tuple]:
+        """Rows of `sql` on the stack's store, read beside the service (bench/stores.py)."""
+        return stores.query(self.stack.database_url, sql)
 
 
 @contextmanager
@@ -77,12 +79,14 @@ def bench_stack(
     *,
     edge_workers: int = 1,
     runners: int = 0,
+    database_url: str = "",
 ) -> Iterator[BenchStack]:
     """A running stack with the benchmark callback; children's output goes to state_dir/logs.
     `env` is added to the children's environment (after the stack's own settings).
     `edge_workers`: edge processes on the port (EDGE_WORKERS). `runners`: 0 runs the runner
     inside the control plane (`--role all`, as `make run`); N ≥ 1 runs N runner processes
-    apart from a `--role control` control plane, the edge streaming to all of them."""
+    apart from a `--role control` control plane, the edge streaming to all of them.
+    `database_url`: the store (a new, empty one), SQLite in the state dir when empty."""
     with tempfile.TemporaryDirectory(prefix="boomerang-bench-") as tmp:
         root = state_dir or Path(tmp)
         if (root / "state").exists():
@@ -93,6 +97,7 @@ def bench_stack(
             admin_key=ADMIN_KEY,
             log_dir=root / "logs",
             extra_env=extra,
+            database_url=database_url,
             separate_runner=runners > 0,
             runner_count=max(runners, 1),
             edge_workers=edge_workers,

@@ -35,12 +35,11 @@ import time
 from pathlib import Path
 
 import grpc
-import peewee
-from playhouse.db_url import parse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.sync_bulk, run as a script
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # wrk.py's own imports
 
+from bench.stores import postgres_schema, store_url
 from bench.sync_bulk import Sample, populate
 from boomerang.local import LocalStack
 from boomerang.v1 import callback_service_pb2 as cbs
@@ -162,22 +161,6 @@ def fill(url: str, callbacks: int, companies: int) -> tuple[Sample, float]:
         took = time.perf_counter() - start
     database.close()
     return sample, took
-
-
-def postgres_schema(url: str, statement: str) -> None:
-    db = peewee.PostgresqlDatabase(None)
-    db.init(**parse(url))
-    with db.connection_context():
-        db.execute_sql(statement)
-
-
-def store_url(args: argparse.Namespace, root: Path, schema: str) -> str:
-    """A new, empty store: a SQLite file under `root`, or a new schema on --postgres."""
-    if not args.postgres:
-        return f"sqlite:///{root / 'boomerang.db'}"
-    postgres_schema(args.postgres, f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in args.postgres else "?"
-    return f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
 
 
 def new_stack(root: Path, url: str) -> LocalStack:
