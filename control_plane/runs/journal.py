@@ -41,6 +41,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import peewee
+from psycopg2.extras import execute_values
 
 from control_plane.runs import answers
 from control_plane.runs.inline_commit import Checkpointer, InlineCommit
@@ -348,6 +349,8 @@ _UPSERTS = {
 #: The upserts' text by (placeholder, table): built once per backend, not per flush (~11 µs of
 #: string building each time, on a database thread but holding the GIL the loop needs).
 _SQL: dict[tuple[str, str], str] = {}
+#: PostgreSQL: rows per multi-row statement (psycopg2's execute_values `page_size`).
+ROWS_PER_STATEMENT = 100
 
 
 def _upsert(db: peewee.Database, table: str) -> str:
@@ -361,15 +364,30 @@ def _upsert(db: peewee.Database, table: str) -> str:
 def _upsert_sql(db: peewee.Database, model: type[peewee.Model], columns, update) -> str:
     """INSERT ... ON CONFLICT DO UPDATE of the `update` columns, built by hand: peewee's query
     builder spent ~90 µs a row generating the same text. Shared by SQLite (3.24+) and
-    PostgreSQL."""
+    PostgreSQL; on PostgreSQL its VALUES is execute_values's one `%s` for all the rows."""
     names = [f'"{c.column_name}"' for c in columns]
-    marks = ", ".join([db.param] * len(names))
+    marks = "%s" if _multi_row(db) else "(" + ", ".join([db.param] * len(names)) + ")"
     updates = ", ".join(f'"{c.column_name}" = EXCLUDED."{c.column_name}"' for c in update)
     key = model._meta.primary_key.column_name
     return (
-        f'INSERT INTO "{model._meta.table_name}" ({", ".join(names)}) VALUES ({marks}) '
+        f'INSERT INTO "{model._meta.table_name}" ({", ".join(names)}) VALUES {marks} '
         f'ON CONFLICT ("{key}") DO UPDATE SET {updates}'
     )
+
+
+def _multi_row(db: peewee.Database) -> bool:
+    """Whether rows go as multi-row statements (execute_values): on PostgreSQL, where
+    psycopg2's executemany sends each row as a statement of its own and waits for its answer
+    (docs/design.md §3, "The run record's commit"). SQLite's executemany steps one prepared
+    statement per row inside this process: there is no round trip to save."""
+    return db.param == "%s"
+
+
+def _upsert_rows(db: peewee.Database, cursor, table: str, rows: list[tuple]) -> None:
+    if _multi_row(db):
+        execute_values(cursor, _upsert(db, table), rows, page_size=ROWS_PER_STATEMENT)
+    else:
+        cursor.executemany(_upsert(db, table), rows)
 
 
 def write_rows(
@@ -391,9 +409,9 @@ def write_rows(
     identity for them, and cost ~10 µs a row on the loop)."""
     cursor = db.cursor()
     with peewee.__exception_wrapper__:
-        cursor.executemany(_upsert(db, "run"), runs)
+        _upsert_rows(db, cursor, "run", runs)
         if tasks:
-            cursor.executemany(_upsert(db, "task"), tasks)
+            _upsert_rows(db, cursor, "task", tasks)
         if finals:
             # By hand too, like the upserts: peewee's builder costs more than the statement.
             marks = ", ".join([db.param] * len(finals))
