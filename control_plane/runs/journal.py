@@ -18,11 +18,13 @@ once. So a caller's commit waits for at most one bounded tail transaction, never
 of them (measured with bench/priority.py: without it, a light caller's p99 went from 7 ms to
 over 400 ms behind a backlog of heavy tails).
 
-On SQLite a flush of at most INLINE_FLUSH_BYTES is committed on the event loop itself
-(runs/inline_commit.py), when the write lock is free at once; otherwise, and on PostgreSQL, on a
-database thread. A one-run commit costs ~0.25 ms on the loop, against ~1.1 ms (median; tens of
-ms at p99) through a thread, whose every step waits for the GIL the busy loop holds
-(docs/design.md §3, "The run record's commit").
+A flush of at most INLINE_FLUSH_BYTES with no kept answer is committed from the event loop
+itself: on SQLite on the loop's own connection when the write lock is free at once
+(runs/inline_commit.py), on PostgreSQL as one message on the loop's own asynchronous connection
+(runs/pg_commit.py); otherwise on a database thread. A one-run commit costs ~0.25 ms on the loop
+on SQLite, against ~1.1 ms (median; tens of ms at p99) through a thread, whose every step waits
+for the GIL the busy loop holds (docs/design.md §3, "The run record's commit", "On
+PostgreSQL").
 
 A flush PostgreSQL rolls back for a conflict with another transaction (deadlock, serialization
 failure) is tried again (`transient`, FLUSH_TRIES): the rows are upserts and nothing of the
@@ -41,11 +43,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import peewee
+import psycopg2
 from psycopg2.extras import execute_values
 
 from control_plane.runs import answers
 from control_plane.runs.inline_commit import Checkpointer, InlineCommit
 from control_plane.runs.lifecycle import RunRecord
+from control_plane.runs.pg_commit import LoopCommit
 from control_plane.store.clock import utcnow
 from control_plane.store.db import database, write_transaction
 from control_plane.store.models import Run, RunTask
@@ -126,6 +130,8 @@ class Journal:
         self._inline: InlineCommit | None = None
         #: With it, the WAL's checkpoints, which the inline connection leaves to a thread.
         self.checkpointer: Checkpointer | None = None
+        #: PostgreSQL: commits on the loop's own asynchronous connection (set in start()).
+        self._loop_commit: LoopCommit | None = None
 
     def save(
         self,
@@ -192,6 +198,7 @@ class Journal:
         return write
 
     def start(self) -> None:
+        self._loop_commit = LoopCommit.for_database(database.obj)
         self._inline = InlineCommit.for_database(database.obj)
         if self._inline is not None:
             self.checkpointer = Checkpointer(self.rt, lambda: self.commits)
@@ -208,6 +215,8 @@ class Journal:
         await self.flush_all()
         if self._inline is not None:
             self._inline.close()
+        if self._loop_commit is not None:
+            self._loop_commit.close()
         if self.checkpointer is not None:
             await self.checkpointer.stop()
 
@@ -265,11 +274,21 @@ class Journal:
                 await asyncio.sleep(RETRY_PAUSE_S * attempt)
 
     async def _write_once(self, entries: list[_Entry], runs, tasks, finals, kept) -> None:
+        # Kept answers are written through the shared models' connection: on a thread.
+        small = not kept and sum(e.inline_size for e in entries) <= INLINE_FLUSH_BYTES
+        if small and self._loop_commit is not None:
+            try:
+                return await self._loop_commit.execute(partial(_flush_sql, runs, tasks, finals))
+            except psycopg2.IntegrityError:
+                pass  # nothing was written: the thread writes the rows one by one
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                if transient(exc):
+                    raise  # a deadlock: _commit tries the flush again
+                log.warning("runs' PostgreSQL connection failed (%s): flushing on a thread", exc)
         inline = self._inline
         if (
             inline is None
-            or kept  # kept answers are written through the shared models' connection
-            or sum(e.inline_size for e in entries) > INLINE_FLUSH_BYTES
+            or not small
             or not await inline.write_soon(partial(_write, runs, tasks, finals, kept))
         ):
             await self.rt.db(lambda: _write(runs, tasks, finals, kept))
@@ -413,15 +432,35 @@ def write_rows(
         if tasks:
             _upsert_rows(db, cursor, "task", tasks)
         if finals:
-            # By hand too, like the upserts: peewee's builder costs more than the statement.
-            marks = ", ".join([db.param] * len(finals))
-            cursor.execute(
-                f'DELETE FROM "{RunTask._meta.table_name}" '
-                f'WHERE "{RunTask.run.column_name}" IN ({marks})',
-                list(finals),
-            )
+            cursor.execute(_delete_tasks_sql(db.param, len(finals)), list(finals))
     if kept:
         answers.fill(list(kept))
+
+
+def _delete_tasks_sql(param: str, count: int) -> str:
+    # By hand too, like the upserts: peewee's builder costs more than the statement.
+    marks = ", ".join([param] * count)
+    return (
+        f'DELETE FROM "{RunTask._meta.table_name}" WHERE "{RunTask.run.column_name}" IN ({marks})'
+    )
+
+
+def _flush_sql(runs: list[tuple], tasks: list[tuple], finals: list[str], cursor) -> bytes:
+    """PostgreSQL: a flush's statements as one text, its rows bound by psycopg2's `mogrify` (as
+    its execute binds them), for runs/pg_commit.py to send as one transaction."""
+    parts = [_values_sql(cursor, "run", runs)]
+    if tasks:
+        parts.append(_values_sql(cursor, "task", tasks))
+    if finals:
+        parts.append(cursor.mogrify(_delete_tasks_sql("%s", len(finals)), list(finals)))
+    return b";\n".join(parts)
+
+
+def _values_sql(cursor, table: str, rows: list[tuple]) -> bytes:
+    head, _, tail = _upsert(Run._meta.database, table).partition("VALUES %s")
+    row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    values = b", ".join(cursor.mogrify(row, r) for r in rows)
+    return b"".join((head.encode(), b"VALUES ", values, tail.encode()))
 
 
 def _write(

@@ -17,6 +17,7 @@ from boomerang.v1 import resources_pb2 as r
 from control_plane.domain.ids import new_id
 from control_plane.runs.journal import ROWS_PER_STATEMENT, TAIL_FLUSH_BYTES, Journal, Task, _write
 from control_plane.runs.lifecycle import LANE_CALLER, LANE_TAIL, RunRecord
+from control_plane.runs.pg_commit import LoopCommit
 from control_plane.store.clock import utcnow
 from control_plane.store.db import database
 from control_plane.store.models import Company, Run, RunTask
@@ -76,12 +77,16 @@ class _ThreadRuntime:
         return await asyncio.to_thread(job)
 
 
+@pytest.mark.parametrize("on_loop", [False, True], ids=["thread", "loop"])
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_a_flush_rolled_back_by_a_deadlock_is_tried_again(db, db_url, caplog) -> None:
+async def test_a_flush_rolled_back_by_a_deadlock_is_tried_again(
+    db, db_url, caplog, on_loop
+) -> None:
     """A real deadlock: another transaction holds the second run's row while the flush has
     locked the first, then asks for the first. PostgreSQL rolls one back, here the flush (the
     other sets a long deadlock_timeout, so the flush's backend runs the check first). Before,
-    every run in that flush failed with the error; now the flush is tried again and commits."""
+    every run in that flush failed with the error; now the flush is tried again and commits.
+    Both ways a flush goes: on a database thread, and on the loop's own connection."""
     company = Company.create(id=new_id(), slug="acme", name="acme", created_at=utcnow()).id
     first, second = sorted(insert_run(company, new_id(), status="running") for _ in range(2))
     records = [RunRecord(i, company, "f", "v", "", "cb", utcnow()) for i in (first, second)]
@@ -95,6 +100,8 @@ async def test_a_flush_rolled_back_by_a_deadlock_is_tried_again(db, db_url, capl
     cursor.execute('UPDATE "run" SET "error" = %s WHERE "id" = %s', ("other", second))
 
     journal = Journal(_ThreadRuntime(), "me", 10)
+    if on_loop:
+        journal._loop_commit = LoopCommit.for_database(database.obj)
     done = [journal.save(record) for record in records]  # written in this order: first, second
     flush = asyncio.create_task(journal.flush())
     waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
@@ -118,6 +125,9 @@ async def test_a_flush_rolled_back_by_a_deadlock_is_tried_again(db, db_url, capl
     rows = {row.id: row for row in Run.select()}
     assert {rows[i].status for i in (first, second)} == {"succeeded"}
     assert {rows[i].error for i in (first, second)} == {""}  # the flush's, committed after
+    if on_loop:
+        assert journal._loop_commit.conn is not None  # kept: the server answered the statements
+        journal._loop_commit.close()
 
 
 class _Sent:
@@ -188,3 +198,60 @@ async def test_a_row_whose_company_is_gone_does_not_lose_the_others(db, caplog) 
 
     assert {row.id for row in Run.select()} == {records[0].id, records[2].id}
     assert f"dropping the record of run {records[1].id}" in caplog.text
+
+
+class _CountingRuntime(_ThreadRuntime):
+    """Database jobs on a thread, counted: the flushes that did not commit on the loop."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+
+    async def db(self, fn):
+        self.jobs += 1
+        return await super().db(fn)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_on_postgres_flushes_commit_on_the_loop_and_fall_back_to_a_thread(db) -> None:
+    """A started journal commits its flushes on the loop's own connection, every row of them in
+    one transaction; a row that breaks the company key and a lost connection send that flush to
+    a thread (which writes what it can), and the next flush is on the loop again."""
+    company = Company.create(id=new_id(), slug="acme", name="acme", created_at=utcnow()).id
+    runtime = _CountingRuntime()
+    journal = Journal(runtime, "me", 10)
+    journal.start()
+    try:
+
+        def record(owner: str = company) -> RunRecord:
+            return RunRecord(new_id(), owner, "f", "v", "", "cb", utcnow())
+
+        # New runs with a task row, then the same runs ended (their task rows deleted).
+        first = [record() for _ in range(3)]
+        await asyncio.gather(*(journal.commit(x, Task(LANE_TAIL, "{}")) for x in first))
+        assert {t.run_id for t in RunTask.select()} == {x.id for x in first}
+        for x in first:
+            x.end(r.RUN_STATUS_SUCCEEDED)
+        await asyncio.gather(*(journal.commit(x) for x in first))
+        assert RunTask.select().count() == 0
+        assert runtime.jobs == 0
+
+        # One bad row: nothing of the loop's statement is written; the thread writes the rest.
+        mixed = [record(), record("gone"), record()]
+        done = [journal.save(x) for x in mixed]
+        await journal.flush()
+        assert [d.exception() for d in done] == [None] * 3
+        assert runtime.jobs == 1
+        ids = {row.id for row in Run.select()}
+        assert {mixed[0].id, mixed[2].id} <= ids and mixed[1].id not in ids
+
+        # The loop's connection is ended by the server: that flush goes to a thread.
+        pid = journal._loop_commit.conn.get_backend_pid()
+        database.execute_sql("SELECT pg_terminate_backend(%s)", (pid,))
+        lost = record()
+        await journal.commit(lost)
+        assert runtime.jobs == 2 and Run.get_by_id(lost.id).status == "running"
+        again = record()
+        await journal.commit(again)
+        assert runtime.jobs == 2 and Run.get_by_id(again.id).status == "running"
+    finally:
+        await journal.stop()

@@ -112,15 +112,21 @@ async def test_a_resumed_run_whose_commit_fails_goes_back_to_the_queue(plane, mo
     tail = _leave_behind(
         company_id, ids, lane=1, attempts=1, state=checkpoint.dump(run_input, progress)
     )
-    write, failed = journal._write, []
+    failed: list[str] = []
 
-    def fails_once(runs, *args, **kwargs) -> None:
-        if not failed and any(row[0] == tail for row in runs):
-            failed.append(tail)
-            raise RuntimeError("the database failed this once")
-        write(runs, *args, **kwargs)
+    def fails_once(write):
+        def failing(runs, *args, **kwargs):
+            if not failed and any(row[0] == tail for row in runs):
+                failed.append(tail)
+                raise RuntimeError("the database failed this once")
+            return write(runs, *args, **kwargs)
 
-    monkeypatch.setattr("control_plane.runs.journal._write", fails_once)
+        return failing
+
+    # A flush is written on a thread (_write) or, on PostgreSQL, on the loop (_flush_sql).
+    for name in ("_write", "_flush_sql"):
+        failing = fails_once(getattr(journal, name))
+        monkeypatch.setattr(f"control_plane.runs.journal.{name}", failing)
     resumed = await _final(s, md, tail)
     assert failed == [tail]
     assert resumed.status == r.RUN_STATUS_SUCCEEDED and resumed.attempts == 3

@@ -280,7 +280,9 @@ async def test_a_database_that_fails_the_commit_gets_the_caller_an_answer_now(pl
     def broken(*args) -> None:
         raise RuntimeError("the database is gone")
 
+    # A flush is written on a thread (_write) or, on PostgreSQL, on the loop (_flush_sql).
     monkeypatch.setattr("control_plane.runs.journal._write", broken)
+    monkeypatch.setattr("control_plane.runs.journal._flush_sql", broken)
     events = await _run(plane, s, md, 5, ids)
     assert [k for k, _ in events] == ["accepted", "outcome"]
     assert events[0][1].run_id == "" and events[1][1].reason == r.RUN_REASON_INTERNAL
