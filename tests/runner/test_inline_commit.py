@@ -148,12 +148,13 @@ async def test_stopping_while_a_flush_waits_for_the_lock_loses_nothing(db_url, c
     assert _stored(record.id) is not None
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_a_large_flush_goes_to_a_thread(journal, company) -> None:
+async def test_a_large_flush_goes_to_a_thread(backend, journal, company) -> None:
     record = _record(company)
     big = "x" * (INLINE_FLUSH_BYTES + 1)
     await journal.commit(record, Task(LANE_TAIL, big), urgent=False)
-    assert journal.rt.jobs >= 1 and _inline(journal).deferred == 0
+    assert journal.rt.jobs >= 1
+    if backend == "sqlite":
+        assert _inline(journal).deferred == 0
     assert RunTask.get(RunTask.run == record.id).state == big
 
 
