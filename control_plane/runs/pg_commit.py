@@ -18,14 +18,11 @@ the lost commit went through). A failed connection is closed; the next flush ope
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 import peewee
 import psycopg2
 from psycopg2 import extensions
-
-log = logging.getLogger(__name__)
 
 
 class LoopCommit:
