@@ -30,6 +30,9 @@ class DomainError(Exception):
     #: ErrorInfo metadata, e.g. a quota's name and limit.
     metadata: dict[str, str] = field(default_factory=dict)
     omitted: int = 0  # further violations found but not kept (Violations.MAX_KEPT)
+    #: Seconds after which the same request may be sent again (google.rpc.RetryInfo): only for
+    #: a refusal made before anything was done, which a retry cannot repeat. 0: no hint.
+    retry_after_s: float = 0.0
 
     def __str__(self) -> str:
         return self.message
@@ -64,8 +67,12 @@ def permission_denied(message: str, reason: str) -> DomainError:
     return DomainError("permission_denied", reason, message)
 
 
-def resource_exhausted(message: str, reason: str, metadata: dict[str, str]) -> DomainError:
-    return DomainError("resource_exhausted", reason, message, metadata=metadata)
+def resource_exhausted(
+    message: str, reason: str, metadata: dict[str, str], retry_after_s: float = 0.0
+) -> DomainError:
+    return DomainError(
+        "resource_exhausted", reason, message, metadata=metadata, retry_after_s=retry_after_s
+    )
 
 
 def unauthenticated(message: str, reason: str) -> DomainError:

@@ -6,7 +6,8 @@ Every API call runs as a job on the database thread pool that all tenants and th
 calls and the runner's database work would queue behind them. So a call made with a company's
 key holds one of that company's `running` slots while its job runs; a call that finds them all
 taken waits for one, in arrival order, with at most `waiting` others of its company; past that it
-fails at once with RESOURCE_EXHAUSTED (ERROR_REASON_TOO_MANY_CALLS), without taking a thread.
+fails at once with RESOURCE_EXHAUSTED (ERROR_REASON_TOO_MANY_CALLS), without taking a thread, and
+with a google.rpc.RetryInfo of RETRY_AFTER_S: nothing was done, so the SDKs send it again then.
 Installation-wide keys (operators, edges, runners) are not counted.
 
 A slot is given back when its job ends on its thread (or is dropped before it started), not when
@@ -21,6 +22,10 @@ import threading
 from collections import deque
 
 from control_plane.domain import errors
+
+#: The RetryInfo delay of a refusal: a call's job takes a few ms (a ListRuns page) to ~150 ms (a
+#: 1 MiB definition), so by then the line has usually moved; the SDKs back off from it.
+RETRY_AFTER_S = 0.1
 
 
 class CompanyCalls:
@@ -63,6 +68,7 @@ class CompanyCalls:
                     f"{self.waiting} wait); try again shortly",
                     "TOO_MANY_CALLS",
                     {"running": str(self.running), "waiting": str(self.waiting)},
+                    retry_after_s=RETRY_AFTER_S,
                 )
             waiter = asyncio.get_running_loop().create_future()
             self._queues.setdefault(company, deque()).append(waiter)

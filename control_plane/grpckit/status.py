@@ -1,7 +1,8 @@
 """The one place where domain errors become gRPC status.
 
 Every error carries google.rpc.ErrorInfo (reason = an ErrorReason value name, domain
-"boomerang.dev"); invalid input also carries google.rpc.BadRequest field violations.
+"boomerang.dev"); invalid input also carries google.rpc.BadRequest field violations, and a
+refusal that may simply be sent again later (a company's calls at once) google.rpc.RetryInfo.
 
 Every status is bounded (docs/errors.md): it travels in trailing metadata, which gRPC clients
 refuse above 16 KB by default (8 KB soft), so an error quoting untrusted input at length, or
@@ -89,6 +90,10 @@ def to_status(err: DomainError) -> grpc.Status:
                 )
             )
         )
+    if err.retry_after_s > 0:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(round(err.retry_after_s * 1000))
+        details.append(_pack(retry))
     status = status_pb2.Status(
         code=CODES[err.kind], message=clip(err.message, MAX_MESSAGE_BYTES), details=details
     )

@@ -1,8 +1,8 @@
 """A company's API calls at once are bounded (control_plane/grpckit/company_calls.py,
 docs/quotas.md "Calls at once"): with its slots taken, its next calls wait in line and the ones
-past the line are refused RESOURCE_EXHAUSTED (TOO_MANY_CALLS) at once, while another company's
-calls and an installation-wide key's run as usual; a cancelled call keeps its slot until its job
-ends; a freed slot goes to the first in line."""
+past the line are refused RESOURCE_EXHAUSTED (TOO_MANY_CALLS) at once, with a RetryInfo delay,
+while another company's calls and an installation-wide key's run as usual; a cancelled call keeps
+its slot until its job ends; a freed slot goes to the first in line."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from boomerang.v1 import api_key_service_pb2 as aks
 from boomerang.v1 import company_service_pb2 as cs
 from control_plane.domain import companies
-from control_plane.grpckit.company_calls import CompanyCalls
+from control_plane.grpckit.company_calls import RETRY_AFTER_S, CompanyCalls
 from tests.api.helpers import Stubs
-from tests.api.test_quotas import quota_info
+from tests.api.test_quotas import quota_info, retry_delay
 
 #: One slot and a line of one for each company.
 ONE_AND_ONE = pytest.mark.parametrize(
@@ -53,7 +53,7 @@ async def _key(s: Stubs, md, slug: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key.secret}"),)
 
 
-async def _someone_waits(calls) -> None:
+async def someone_waits(calls) -> None:
     for _ in range(500):
         if calls._queues:
             return
@@ -61,7 +61,7 @@ async def _someone_waits(calls) -> None:
     raise AssertionError("no call waits in line")
 
 
-def _get(s: Stubs, md, slug: str):
+def get_call(s: Stubs, md, slug: str):
     return s.companies.GetCompany(cs.GetCompanyRequest(slug=slug), metadata=md)
 
 
@@ -72,10 +72,10 @@ async def test_a_flood_of_one_companys_slow_calls_leaves_threads_for_the_others(
     s, admin = Stubs.on(plane.channel), plane.metadata()
     acme, globex = await _key(s, admin, "acme"), await _key(s, admin, "globex")
     gate = Gate(monkeypatch)
-    flood = [asyncio.ensure_future(_get(s, acme, "acme")) for _ in range(8)]
+    flood = [asyncio.ensure_future(get_call(s, acme, "acme")) for _ in range(8)]
     await gate.reached()
     await gate.reached()
-    theirs = await asyncio.wait_for(_get(s, globex, "globex"), 5)
+    theirs = await asyncio.wait_for(get_call(s, globex, "globex"), 5)
     assert theirs.company.slug == "globex"
     assert plane.plane.runtime.company_calls.busy(theirs.company.id) == 0
     gate.open.set()
@@ -88,20 +88,21 @@ async def test_past_the_line_calls_are_refused_and_other_tenants_are_not_held(pl
     acme, globex = await _key(s, admin, "acme"), await _key(s, admin, "globex")
     gate = Gate(monkeypatch)
     calls = plane.plane.runtime.company_calls
-    running = asyncio.ensure_future(_get(s, acme, "acme"))
+    running = asyncio.ensure_future(get_call(s, acme, "acme"))
     await gate.reached()
-    waiting = asyncio.ensure_future(_get(s, acme, "acme"))
-    await _someone_waits(calls)  # on the loop, not on a thread
+    waiting = asyncio.ensure_future(get_call(s, acme, "acme"))
+    await someone_waits(calls)  # on the loop, not on a thread
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await _get(s, acme, "acme")
+        await get_call(s, acme, "acme")
     assert quota_info(caught.value) == (
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         "ERROR_REASON_TOO_MANY_CALLS",
         {"running": "1", "waiting": "1"},
     )
+    assert retry_delay(caught.value) == RETRY_AFTER_S  # nothing was done: send it again then
     # Another company's key, and an installation-wide key, are not held by acme's line.
-    assert (await _get(s, globex, "globex")).company.slug == "globex"
-    assert (await _get(s, admin, "globex")).company.slug == "globex"
+    assert (await get_call(s, globex, "globex")).company.slug == "globex"
+    assert (await get_call(s, admin, "globex")).company.slug == "globex"
     assert not waiting.done()
     gate.open.set()
     assert (await running).company.slug == "acme"
@@ -126,7 +127,7 @@ async def _hold(plane, monkeypatch) -> Held:
     s = Stubs.on(plane.channel)
     acme = await _key(s, plane.metadata(), "acme")
     gate = Gate(monkeypatch)
-    call = _get(s, acme, "acme")
+    call = get_call(s, acme, "acme")
     held = Held(s, acme, gate, plane.plane.runtime.company_calls, call, asyncio.ensure_future(call))
     await gate.reached()
     return held
@@ -140,8 +141,8 @@ async def test_a_cancelled_call_keeps_its_slot_until_its_job_ends(plane, monkeyp
         await held.answer
     await asyncio.sleep(0.1)  # the server sees the cancel
     # Its job still runs on a thread, so the next call waits rather than taking a second one.
-    second = asyncio.ensure_future(_get(held.s, held.acme, "acme"))
-    await _someone_waits(held.calls)
+    second = asyncio.ensure_future(get_call(held.s, held.acme, "acme"))
+    await someone_waits(held.calls)
     assert sum(held.calls._busy.values()) == 1
     held.gate.open.set()
     assert (await second).company.slug == "acme"
@@ -161,4 +162,4 @@ async def test_a_waiter_that_gives_up_leaves_the_line(plane, monkeypatch):
     assert not held.calls._queues  # its place in line is gone: the next call may wait there
     held.gate.open.set()
     assert (await held.answer).company.slug == "acme"
-    assert (await _get(held.s, held.acme, "acme")).company.slug == "acme"
+    assert (await get_call(held.s, held.acme, "acme")).company.slug == "acme"

@@ -39,6 +39,16 @@ def quota_info(err: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str, dict[st
     raise AssertionError("no ErrorInfo")
 
 
+def retry_delay(err: grpc.aio.AioRpcError) -> float | None:
+    """The RetryInfo delay of a failed call, in seconds; None when it has no RetryInfo."""
+    for detail in rpc_status.from_call(err).details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return info.retry_delay.ToTimedelta().total_seconds()
+    return None
+
+
 async def set_quotas(s: Stubs, md, company: str, **values: int) -> r.Quotas:
     request = cs.SetQuotasRequest(
         company=company, quotas=r.Quotas(**values), update_mask=FieldMask(paths=list(values))
@@ -63,6 +73,8 @@ async def refused(call, quota: str, limit: int, used: int | None) -> None:
     if used is not None:
         expected["used"] = str(used)
     assert quota_info(caught.value) == (EXHAUSTED, QUOTA_EXCEEDED, expected)
+    # Sending it again would be refused again until the quota changes: no RetryInfo.
+    assert retry_delay(caught.value) is None
     assert database_state() == before
 
 
