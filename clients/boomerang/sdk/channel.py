@@ -11,6 +11,11 @@ Which calls are retried, and why:
   before the answer, a proxy gave up after forwarding it), so retrying CreateCallback could
   create two callbacks and retrying a delete would turn success into NOT_FOUND. Mutations
   therefore surface UNAVAILABLE to the caller, who knows whether repeating is safe.
+- Any call, mutations included, whose refusal carries `google.rpc.RetryInfo` is sent again by
+  the transport (`Transport._call`, `hinted_wait`), up to HINTED_ATTEMPTS in all: the server
+  gives RetryInfo only for a refusal made before anything was done (a company's calls at once,
+  ERROR_REASON_TOO_MANY_CALLS; docs/errors.md), so repeating it cannot do anything twice. gRPC's
+  policy cannot tell such a RESOURCE_EXHAUSTED from a quota's, which must not be retried.
 
 The per-call deadline (the client's `timeout`) spans every attempt, backoff included.
 See https://github.com/grpc/proposal/blob/master/A6-client-retries.md.
@@ -19,6 +24,7 @@ See https://github.com/grpc/proposal/blob/master/A6-client-retries.md.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +61,20 @@ RETRY_POLICY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
+
+
+#: Attempts in all of a call refused with RetryInfo.
+HINTED_ATTEMPTS = 5
+#: The longest wait before one of them, however long the server asks for.
+HINTED_MAX_WAIT_S = 3.0
+
+
+def hinted_wait(attempt: int, retry_delay: float) -> float:
+    """Seconds to wait after the `attempt`-th refusal (1, 2, ...) that asked for `retry_delay`:
+    never less than asked (up to HINTED_MAX_WAIT_S), doubling with each refusal, with up to half
+    again of jitter so callers refused together do not come back together."""
+    wait = min(retry_delay * 2 ** (attempt - 1), HINTED_MAX_WAIT_S)
+    return max(wait, min(retry_delay, HINTED_MAX_WAIT_S)) * random.uniform(1.0, 1.5)
 
 
 def read_methods() -> list[dict[str, str]]:

@@ -3,11 +3,15 @@
 `from_rpc_error` is the one place an `grpc.RpcError` is translated (Temporal's `RPCError` is the
 model). The reason is the `google.rpc.ErrorInfo` reason of the status details — an `ErrorReason`
 value name such as "ERROR_REASON_FLOW_NOT_FOUND" (proto/boomerang/v1/error_reason.proto) — and
-field violations come from `google.rpc.BadRequest`. Errors raised by gRPC itself (the server is
-unreachable, the deadline passed) carry no details: their reason is "".
+field violations come from `google.rpc.BadRequest`, and `retry_delay` from `google.rpc.RetryInfo`
+(the server's word that the same request may be sent again after that many seconds: the
+transport does so, docs/errors.md). Errors raised by gRPC itself (the server is unreachable, the
+deadline passed) carry no details: their reason is "".
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import grpc
 from google.rpc import error_details_pb2
@@ -28,6 +32,7 @@ class BoomerangError(Exception):
         message: str,
         field_violations: list[tuple[str, str]] | None = None,
         metadata: dict[str, str] | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         super().__init__(code, reason, message, field_violations or [])
         self.code = code
@@ -39,6 +44,9 @@ class BoomerangError(Exception):
         #: The ErrorInfo metadata, e.g. {"quota": "flows", "limit": "500", "used": "500"} for
         #: QUOTA_EXCEEDED.
         self.metadata: dict[str, str] = metadata or {}
+        #: Seconds after which the server says the same request may be sent again (RetryInfo):
+        #: nothing was done. None when it gave no such word.
+        self.retry_delay = retry_delay
 
     def __str__(self) -> str:
         reason = f" ({self.reason})" if self.reason else ""
@@ -132,28 +140,42 @@ _BY_CODE: dict[grpc.StatusCode, type[BoomerangError]] = {
 }
 
 
-def _details(err: grpc.RpcError) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
+@dataclass
+class _Details:
+    reason: str = ""
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    retry_delay: float | None = None
+
+
+def _details(err: grpc.RpcError) -> _Details:
     try:
         status = rpc_status.from_call(err)  # type: ignore[arg-type]
     except ValueError:  # trailers contradict the status line: trust the status line alone
         status = None
-    reason, violations, metadata = "", [], {}
+    found = _Details()
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            if info.domain == DOMAIN or not reason:
-                reason, metadata = info.reason, dict(info.metadata)
+            if info.domain == DOMAIN or not found.reason:
+                found.reason, found.metadata = info.reason, dict(info.metadata)
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            violations += [(v.field, v.description) for v in bad.field_violations]
-    return reason, violations, metadata
+            found.violations += [(v.field, v.description) for v in bad.field_violations]
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            found.retry_delay = max(0.0, retry.retry_delay.ToTimedelta().total_seconds())
+    return found
 
 
 def from_rpc_error(err: grpc.RpcError) -> BoomerangError:
     """The typed error for a failed call (`err` is also a `grpc.Call`, as gRPC raises them)."""
     code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
     message: str = err.details() or ""  # type: ignore[attr-defined]
-    reason, violations, metadata = _details(err)
-    return _BY_CODE.get(code, BoomerangError)(code, reason, message, violations, metadata)
+    d = _details(err)
+    return _BY_CODE.get(code, BoomerangError)(
+        code, d.reason, message, d.violations, d.metadata, d.retry_delay
+    )

@@ -1,17 +1,19 @@
 """What every SDK method shares: the channel, the stubs, the API key, and `_call`.
 
-`_call` is the one place where a call is made and an `grpc.RpcError` becomes a typed error.
+`_call` is the one place where a call is made and an `grpc.RpcError` becomes a typed error, and
+where a refusal the server says may be sent again (RetryInfo) is sent again (channel.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
 
-from boomerang.sdk.channel import open_channel
+from boomerang.sdk.channel import HINTED_ATTEMPTS, hinted_wait, open_channel
 from boomerang.sdk.errors import from_rpc_error
 from boomerang.v1 import (
     api_key_service_pb2_grpc,
@@ -67,13 +69,23 @@ class Transport:
         self._connections = connection_service_pb2_grpc.ConnectionServiceStub(self._channel)
 
     def _call(self, rpc: grpc.UnaryUnaryMultiCallable, request: Any) -> Any:
-        try:
-            # wait_for_ready only when asked: channels that are not grpc's own (grpc_testing's
-            # fake) take no such argument.
-            extra = {"wait_for_ready": True} if self.wait_for_ready else {}
-            return rpc(request, metadata=self._metadata, timeout=self.timeout, **extra)
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from err
+        # wait_for_ready only when asked: channels that are not grpc's own (grpc_testing's
+        # fake) take no such argument.
+        extra = {"wait_for_ready": True} if self.wait_for_ready else {}
+        deadline = time.monotonic() + self.timeout  # one deadline for every attempt
+        for attempt in range(1, HINTED_ATTEMPTS + 1):
+            try:
+                left = deadline - time.monotonic()
+                return rpc(request, metadata=self._metadata, timeout=left, **extra)
+            except grpc.RpcError as err:
+                error = from_rpc_error(err)
+                if error.retry_delay is None or attempt == HINTED_ATTEMPTS:
+                    raise error from err
+                wait = hinted_wait(attempt, error.retry_delay)
+                if time.monotonic() + wait >= deadline:
+                    raise error from err  # no time left for another attempt
+                time.sleep(wait)
+        raise AssertionError("not reached: the last attempt returns or raises")
 
     def _pages(self, rpc: grpc.UnaryUnaryMultiCallable, request: Any, field: str) -> Iterator[Any]:
         """Yields the items of every page, fetching the next page only when it is reached."""

@@ -8,6 +8,10 @@
  *   (clients/boomerang/sdk/channel.py): 4 attempts, backoff from 0.2 s doubling to 3 s, all
  *   within the call's one deadline. A mutation is never repeated: an UNAVAILABLE may come after
  *   the server committed it, and repeating CreateCallback would make two callbacks;
+ * - retries of any unary call, mutations included, refused with `google.rpc.RetryInfo`, after
+ *   its delay (`retryWhenTold`, as the Python SDK's transport does): the server gives RetryInfo
+ *   only for a refusal made before anything was done (a company's calls at once,
+ *   ERROR_REASON_TOO_MANY_CALLS), so sending it again cannot do anything twice;
  *
  * and every failure is thrown as a typed error (errors.ts). That is done around the service
  * clients, not in an interceptor: Connect turns whatever an interceptor throws back into a
@@ -29,7 +33,7 @@ import { ConnectionService } from "./gen/boomerang/v1/connection_service_pb.js";
 import { EnvironmentService } from "./gen/boomerang/v1/environment_service_pb.js";
 import { FlowService } from "./gen/boomerang/v1/flow_service_pb.js";
 import { RunService } from "./gen/boomerang/v1/run_service_pb.js";
-import { fromConnectError } from "./errors.js";
+import { fromConnectError, retryDelayOf } from "./errors.js";
 
 export interface BoomerangClientOptions {
   /** The control plane: "http://127.0.0.1:50051", or "127.0.0.1:50051" (plaintext). */
@@ -83,6 +87,7 @@ export function createBoomerangClient(options: BoomerangClientOptions): Boomeran
     // Outermost first: the retries see each attempt, with the key already set.
     interceptors: [
       retryReads(READ_RETRY_POLICY),
+      retryWhenTold(),
       apiKey(options.apiKey),
       ...(options.interceptors ?? []),
     ],
@@ -153,6 +158,38 @@ export function retryReads(policy: RetryPolicy): Interceptor {
       // The sleep ends early, failing the call, when its deadline or the caller aborts it.
       await sleep(Math.random() * backoff, req.signal);
       backoff = Math.min(backoff * policy.backoffMultiplier, policy.maxBackoffMs);
+    }
+  };
+}
+
+/** Attempts in all of a call refused with RetryInfo (clients/boomerang/sdk/channel.py). */
+export const HINTED_ATTEMPTS = 5;
+/** The longest wait before one of them, however long the server asks for. */
+export const HINTED_MAX_WAIT_MS = 3000;
+
+/**
+ * Milliseconds to wait after the `attempt`-th refusal (1, 2, ...) that asked for `retryDelayMs`:
+ * never less than asked (up to HINTED_MAX_WAIT_MS), doubling with each refusal, with up to half
+ * again of jitter so callers refused together do not come back together.
+ */
+export function hintedWaitMs(attempt: number, retryDelayMs: number): number {
+  const wait = Math.min(retryDelayMs * 2 ** (attempt - 1), HINTED_MAX_WAIT_MS);
+  return Math.max(wait, Math.min(retryDelayMs, HINTED_MAX_WAIT_MS)) * (1 + Math.random() / 2);
+}
+
+export function retryWhenTold(): Interceptor {
+  return (next) => async (req) => {
+    if (req.stream) return next(req); // a stream's messages cannot be sent again
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await next(req);
+      } catch (error) {
+        const delayMs = retryDelayOf(error);
+        if (delayMs === undefined || attempt >= HINTED_ATTEMPTS) throw error;
+        // As in retryReads, the sleep ends early, failing the call, at its deadline (the
+        // caller then gets DeadlineExceeded) or when the caller aborts it.
+        await sleep(hintedWaitMs(attempt, delayMs), req.signal);
+      }
     }
   };
 }

@@ -6,11 +6,17 @@
  * `google.rpc.ErrorInfo` reason of the status details (the `grpc-status-details-bin` trailer) —
  * an `ErrorReason` value name such as "ERROR_REASON_FLOW_NOT_FOUND"
  * (proto/boomerang/v1/error_reason.proto) — and the field violations come from
- * `google.rpc.BadRequest`. Errors made by the client itself (the server is unreachable, the
+ * `google.rpc.BadRequest`, and `retryDelayMs` from `google.rpc.RetryInfo` (the server's word that
+ * the same request may be sent again after that long: client.ts does so). Errors made by the
+ * client itself (the server is unreachable, the
  * deadline passed) carry no details: their reason is "".
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import {
+  BadRequestSchema,
+  ErrorInfoSchema,
+  RetryInfoSchema,
+} from "./gen/google/rpc/error_details_pb.js";
 
 /** The ErrorInfo domain of Boomerang's own reasons. */
 export const DOMAIN = "boomerang.dev";
@@ -36,6 +42,11 @@ export class BoomerangError extends Error {
    * ERROR_REASON_QUOTA_EXCEEDED.
    */
   readonly metadata: Record<string, string>;
+  /**
+   * Milliseconds after which the server says the same request may be sent again (RetryInfo):
+   * nothing was done. Undefined when it gave no such word.
+   */
+  readonly retryDelayMs: number | undefined;
 
   constructor(
     code: Code,
@@ -43,7 +54,7 @@ export class BoomerangError extends Error {
     rawMessage: string,
     fieldViolations: FieldViolation[] = [],
     metadata: Record<string, string> = {},
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryDelayMs?: number },
   ) {
     const shownReason = reason ? ` (${reason})` : "";
     super(`${codeName(code)}${shownReason}: ${rawMessage}`, options);
@@ -53,6 +64,7 @@ export class BoomerangError extends Error {
     this.rawMessage = rawMessage;
     this.fieldViolations = fieldViolations;
     this.metadata = metadata;
+    this.retryDelayMs = options?.retryDelayMs;
   }
 }
 
@@ -116,5 +128,17 @@ export function fromConnectError(error: unknown): BoomerangError {
     .flatMap((bad) => bad.fieldViolations)
     .map((v) => ({ field: v.field, description: v.description }));
   const Class = BY_CODE[err.code] ?? BoomerangError;
-  return new Class(err.code, reason, err.rawMessage, violations, metadata, { cause: err });
+  const retryDelayMs = retryDelayOf(err);
+  return new Class(err.code, reason, err.rawMessage, violations, metadata, {
+    cause: err,
+    retryDelayMs,
+  });
+}
+
+/** The RetryInfo delay of a failure in milliseconds; undefined when it has none. */
+export function retryDelayOf(error: unknown): number | undefined {
+  const [info] = ConnectError.from(error).findDetails(RetryInfoSchema);
+  if (info === undefined) return undefined;
+  const delay = info.retryDelay;
+  return delay ? Math.max(0, Number(delay.seconds) * 1000 + delay.nanos / 1e6) : 0;
 }
