@@ -168,7 +168,7 @@ def test_unknown_detail_types_are_skipped(fake):
     call = fake.start(lambda c: c.get_flow("f"))
     code = grpc.StatusCode.NOT_FOUND
     odd = status_pb2.Status(code=code_pb2.NOT_FOUND, message="gone")
-    odd.details.add().Pack(error_details_pb2.RetryInfo())
+    odd.details.add().Pack(error_details_pb2.Help())
     odd.details.add().Pack(
         error_details_pb2.ErrorInfo(reason="ERROR_REASON_FLOW_NOT_FOUND", domain="boomerang.dev")
     )
