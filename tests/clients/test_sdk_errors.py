@@ -151,7 +151,35 @@ def test_unreachable_server_is_unavailable_without_details():
     assert str(err.value).startswith("UNAVAILABLE: ")
 
 
-class FlakyCompanies(cs_grpc.CompanyServiceServicer):
+class _Companies(cs_grpc.CompanyServiceServicer):
+    """GetCompany and CreateCompany, answered unless `_attempt` aborts the call first."""
+
+    def _attempt(self, method: str, context: grpc.ServicerContext) -> None:
+        raise NotImplementedError
+
+    def GetCompany(self, request, context):
+        self._attempt("GetCompany", context)
+        return cs.GetCompanyResponse(company=r.Company(slug=request.slug))
+
+    def CreateCompany(self, request, context):
+        self._attempt("CreateCompany", context)
+        return cs.CreateCompanyResponse(company=r.Company(slug=request.slug))
+
+
+@contextmanager
+def _serving(servicer: cs_grpc.CompanyServiceServicer) -> Iterator[str]:
+    """`servicer` on a real gRPC server on loopback; yields its target."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    cs_grpc.add_CompanyServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
+class FlakyCompanies(_Companies):
     """Answers UNAVAILABLE to the first `failures` calls of each method, then succeeds."""
 
     def __init__(self, failures: int) -> None:
@@ -163,24 +191,12 @@ class FlakyCompanies(cs_grpc.CompanyServiceServicer):
         if self.attempts[method] <= self.failures:
             context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
 
-    def GetCompany(self, request, context):
-        self._attempt("GetCompany", context)
-        return cs.GetCompanyResponse(company=r.Company(slug=request.slug))
-
-    def CreateCompany(self, request, context):
-        self._attempt("CreateCompany", context)
-        return cs.CreateCompanyResponse(company=r.Company(slug=request.slug))
-
 
 @pytest.fixture
 def flaky() -> Iterator[tuple[FlakyCompanies, str]]:
     servicer = FlakyCompanies(failures=2)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    cs_grpc.add_CompanyServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    server.stop(grace=None)
+    with _serving(servicer) as target:
+        yield servicer, target
 
 
 def test_reads_are_retried_on_unavailable(flaky):
@@ -252,7 +268,7 @@ def _busy_status(retry_after_s: float | None) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-class BusyCompanies(cs_grpc.CompanyServiceServicer):
+class BusyCompanies(_Companies):
     """Refuses the first `refusals` calls of each method with `_busy_status`, then answers."""
 
     def __init__(self, refusals: int, retry_after_s: float | None) -> None:
@@ -266,26 +282,12 @@ class BusyCompanies(cs_grpc.CompanyServiceServicer):
         if len(times) <= self.refusals:
             context.abort_with_status(_busy_status(self.retry_after_s))
 
-    def GetCompany(self, request, context):
-        self._attempt("GetCompany", context)
-        return cs.GetCompanyResponse(company=r.Company(slug=request.slug))
-
-    def CreateCompany(self, request, context):
-        self._attempt("CreateCompany", context)
-        return cs.CreateCompanyResponse(company=r.Company(slug=request.slug))
-
 
 @contextmanager
 def _busy(refusals: int, retry_after_s: float | None) -> Iterator[tuple[BusyCompanies, str]]:
     servicer = BusyCompanies(refusals, retry_after_s)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    cs_grpc.add_CompanyServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield servicer, f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
+    with _serving(servicer) as target:
+        yield servicer, target
 
 
 def test_a_refusal_with_retry_info_is_sent_again_after_its_delay_mutations_too():
