@@ -8,8 +8,8 @@
  * (proto/boomerang/v1/error_reason.proto) — and the field violations come from
  * `google.rpc.BadRequest`, and `retryDelayMs` from `google.rpc.RetryInfo` (the server's word that
  * the same request may be sent again after that long: client.ts does so). Errors made by the
- * client itself (the server is unreachable, the
- * deadline passed) carry no details: their reason is "".
+ * client itself (the server is unreachable, the deadline passed) carry no details: their reason
+ * is "".
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
